@@ -1,0 +1,103 @@
+/*
+ * file.c — read-only file mappings (weights are viewed in place, never copied) and atomic
+ * writes (temp file in the target folder, fsync, rename, fsync of the folder) so a crash never
+ * leaves a half-written file under the final name.
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+anvil_status anvil__map_file(const char *path, anvil__mapping *out) {
+    memset(out, 0, sizeof *out);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return anvil__error(errno == ENOENT ? ANVIL_STATUS_NOT_FOUND : ANVIL_STATUS_IO_ERROR,
+                            "cannot open '%s': %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return anvil__error(ANVIL_STATUS_IO_ERROR, "'%s' is not a regular file", path);
+    }
+    out->size = (size_t)st.st_size;
+    if (out->size == 0) { /* mmap of 0 bytes fails; an empty view is valid */
+        close(fd);
+        static const uint8_t empty[1];
+        out->data = empty;
+        return ANVIL_OK;
+    }
+    void *p = mmap(NULL, out->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int err = errno;
+    close(fd);
+    if (p == MAP_FAILED)
+        return anvil__error(ANVIL_STATUS_IO_ERROR, "cannot map '%s': %s", path, strerror(err));
+    out->base = p;
+    out->map_size = out->size;
+    out->data = p;
+    return ANVIL_OK;
+}
+
+void anvil__unmap(anvil__mapping *m) {
+    if (m && m->base) munmap(m->base, m->map_size);
+    if (m) memset(m, 0, sizeof *m);
+}
+
+static anvil_status write_all(int fd, const void *data, size_t size, const char *path) {
+    const uint8_t *p = data;
+    while (size > 0) {
+        ssize_t w = write(fd, p, size > (1u << 30) ? (1u << 30) : size);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0)
+            return anvil__error(ANVIL_STATUS_IO_ERROR, "cannot write '%s': %s", path,
+                                strerror(errno));
+        p += w;
+        size -= (size_t)w;
+    }
+    return ANVIL_OK;
+}
+
+anvil_status anvil__write_file_atomic(const char *path, const void *const *parts,
+                                      const size_t *sizes, size_t n_parts) {
+    size_t len = strlen(path);
+    char *tmp = anvil__malloc(len + 32);
+    if (!tmp) return ANVIL_STATUS_OUT_OF_MEMORY;
+    snprintf(tmp, len + 32, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        anvil_status s = anvil__error(ANVIL_STATUS_IO_ERROR, "cannot create '%s': %s", tmp,
+                                      strerror(errno));
+        anvil__free(tmp);
+        return s;
+    }
+    anvil_status s = ANVIL_OK;
+    for (size_t i = 0; i < n_parts && s == ANVIL_OK; i++)
+        s = write_all(fd, parts[i], sizes[i], tmp);
+    if (s == ANVIL_OK && fsync(fd) != 0)
+        s = anvil__error(ANVIL_STATUS_IO_ERROR, "cannot sync '%s': %s", tmp, strerror(errno));
+    if (close(fd) != 0 && s == ANVIL_OK)
+        s = anvil__error(ANVIL_STATUS_IO_ERROR, "cannot close '%s': %s", tmp, strerror(errno));
+    if (s == ANVIL_OK && rename(tmp, path) != 0)
+        s = anvil__error(ANVIL_STATUS_IO_ERROR, "cannot rename '%s' to '%s': %s", tmp, path,
+                         strerror(errno));
+    if (s != ANVIL_OK) {
+        unlink(tmp);
+    } else { /* make the rename durable */
+        char *dir_copy = anvil__strdup(path);
+        if (dir_copy) {
+            int dfd = open(dirname(dir_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+            }
+            anvil__free(dir_copy);
+        }
+    }
+    anvil__free(tmp);
+    return s;
+}

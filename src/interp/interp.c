@@ -1,0 +1,253 @@
+/*
+ * interp.c — executes a graph in topological order with the reference kernels. Per node:
+ * gather inputs (converting f16/bf16/f64 to f32 for F32_COMPUTE ops), infer output shapes from
+ * the concrete inputs, allocate, run, convert back, and free values after their last use.
+ * Input validation against the model's declared inputs lives in interp_inputs.c.
+ */
+#include "interp/interp.h"
+
+#include <string.h>
+
+struct anvil__interp_env {
+    const anvil__graph *g;
+    anvil__tensor *vals; /* one per value id; data NULL until produced */
+    bool *owned;         /* whether vals[i].data is ours to free */
+    const anvil__interp_env *parent;
+};
+
+/* Finds a value of an enclosing scope by name (subgraph outer references). */
+static const anvil__tensor *lookup_outer(const anvil__interp_env *env, const char *name) {
+    for (const anvil__interp_env *e = env; e; e = e->parent) {
+        int32_t id = anvil__graph_find(e->g, name);
+        if (id >= 0 && e->vals[id].data && !(e->g->values[id].flags & ANVIL_VALUE_OUTER))
+            return &e->vals[id];
+        if (id >= 0 && (e->g->values[id].flags & ANVIL_VALUE_OUTER) && e->vals[id].data)
+            return &e->vals[id];
+    }
+    return NULL;
+}
+
+/* Adds to `last_use` the uses that subgraphs of node `ni` make of this graph's values. */
+static void mark_captures(const anvil__graph *g, const anvil__graph *sub, int32_t ni,
+                          int32_t *last_use) {
+    for (int32_t v = 0; v < sub->n_values; v++) {
+        if (!(sub->values[v].flags & ANVIL_VALUE_OUTER)) continue;
+        int32_t id = anvil__graph_find(g, sub->values[v].name);
+        if (id >= 0 && last_use[id] < ni) last_use[id] = ni;
+    }
+    for (int32_t n = 0; n < sub->n_nodes; n++)
+        for (int32_t a = 0; a < sub->nodes[n].n_attrs; a++)
+            if (sub->nodes[n].attrs[a].g) mark_captures(g, sub->nodes[n].attrs[a].g, ni, last_use);
+}
+
+static void compute_last_use(const anvil__graph *g, int32_t *last_use) {
+    for (int32_t v = 0; v < g->n_values; v++) last_use[v] = -1;
+    for (int32_t n = 0; n < g->n_nodes; n++) {
+        const anvil__node *node = &g->nodes[n];
+        for (int32_t i = 0; i < node->n_inputs; i++)
+            if (node->inputs[i] >= 0) last_use[node->inputs[i]] = n;
+        for (int32_t a = 0; a < node->n_attrs; a++)
+            if (node->attrs[a].g) mark_captures(g, node->attrs[a].g, n, last_use);
+    }
+    for (int32_t o = 0; o < g->n_outputs; o++) last_use[g->outputs[o]] = g->n_nodes;
+}
+
+static void env_release(anvil__interp_env *env, int32_t v) {
+    if (env->owned[v]) anvil__free(env->vals[v].data);
+    env->owned[v] = false;
+    env->vals[v].data = NULL;
+}
+
+static anvil_status run_subgraph(void *interp, const anvil__graph *g, anvil__tensor **outputs,
+                                 int32_t n_outputs) {
+    const anvil__interp_env *env = interp;
+    if (n_outputs != g->n_outputs)
+        return anvil__error(ANVIL_STATUS_INVALID_GRAPH,
+                            "subgraph '%s' has %d outputs, the node expects %d",
+                            g->name ? g->name : "", (int)g->n_outputs, (int)n_outputs);
+    anvil__tensor *results = anvil__calloc((size_t)(n_outputs ? n_outputs : 1), sizeof *results);
+    if (!results) return ANVIL_STATUS_OUT_OF_MEMORY;
+    anvil_status s = anvil__interp_run(g, env, NULL, results);
+    for (int32_t i = 0; i < n_outputs; i++) {
+        if (s == ANVIL_OK && outputs[i]) {
+            *outputs[i] = results[i];
+        } else {
+            anvil__free(results[i].data);
+        }
+    }
+    anvil__free(results);
+    return s;
+}
+
+/* Converts an f16/bf16/f64 tensor to a fresh f32 copy for F32_COMPUTE kernels. */
+static anvil_status to_f32(const anvil__tensor *in, anvil__tensor *out) {
+    *out = *in;
+    out->dtype = ANVIL_DTYPE_F32;
+    int64_t n = anvil__tensor_numel(in);
+    out->bytes = (size_t)n * 4;
+    out->data = anvil__malloc_array((size_t)n, 4);
+    if (!out->data) return ANVIL_STATUS_OUT_OF_MEMORY;
+    anvil__convert(ANVIL_DTYPE_F32, out->data, in->dtype, in->data, (size_t)n);
+    return ANVIL_OK;
+}
+
+static anvil_status from_f32(anvil__tensor *t, anvil_dtype to) {
+    int64_t n = anvil__tensor_numel(t);
+    void *data = anvil__malloc_array((size_t)n, anvil_dtype_size(to));
+    if (!data) return ANVIL_STATUS_OUT_OF_MEMORY;
+    anvil__convert(to, data, ANVIL_DTYPE_F32, t->data, (size_t)n);
+    anvil__free(t->data);
+    t->data = data;
+    t->dtype = to;
+    t->bytes = (size_t)n * anvil_dtype_size(to);
+    return ANVIL_OK;
+}
+
+typedef struct node_io {
+    anvil__tensor *in_ptrs[64], *out_ptrs[64];
+    anvil__tensor converted[64];
+    bool is_converted[64];
+    anvil__tensor outs[64];
+} node_io;
+
+static anvil_status run_node(anvil__interp_env *env, int32_t ni, node_io *io) {
+    const anvil__graph *g = env->g;
+    const anvil__node *node = &g->nodes[ni];
+    const anvil__op_def *def = anvil__op_get(node->op);
+    if (!def) return anvil__node_error(node, ANVIL_STATUS_UNSUPPORTED, "unsupported op");
+    if (node->n_inputs > 64 || node->n_outputs > 64)
+        return anvil__node_error(node, ANVIL_STATUS_LIMIT_EXCEEDED,
+                                 "more than 64 inputs or outputs");
+    bool f32 = (def->flags & ANVIL_OP_F32_COMPUTE) != 0;
+    anvil_dtype orig = ANVIL_DTYPE_F32;
+    anvil_status s = ANVIL_OK;
+    memset(io->is_converted, 0, sizeof io->is_converted);
+    for (int32_t i = 0; i < node->n_inputs; i++) {
+        int32_t v = node->inputs[i];
+        io->in_ptrs[i] = NULL;
+        if (v < 0) continue;
+        anvil__tensor *t = &env->vals[v];
+        if (!t->data && (g->values[v].flags & ANVIL_VALUE_OUTER)) {
+            const anvil__tensor *outer = lookup_outer(env->parent, g->values[v].name);
+            if (outer) t = (anvil__tensor *)outer;
+        }
+        if (!t->data)
+            return anvil__node_error(node, ANVIL_STATUS_INTERNAL, "input '%s' has no value",
+                                     g->values[v].name);
+        if (f32 && anvil__dtype_is_float(t->dtype) && t->dtype != ANVIL_DTYPE_F32) {
+            if (orig == ANVIL_DTYPE_F32) orig = t->dtype;
+            s = to_f32(t, &io->converted[i]);
+            if (s != ANVIL_OK) goto done;
+            io->is_converted[i] = true;
+            t = &io->converted[i];
+        }
+        io->in_ptrs[i] = t;
+    }
+    memset(io->outs, 0, sizeof io->outs);
+    for (int32_t o = 0; o < node->n_outputs; o++)
+        io->out_ptrs[o] = node->outputs[o] >= 0 ? &io->outs[o] : NULL;
+    anvil__op_ctx ctx = {node, g->opset, node->n_inputs, io->in_ptrs, node->n_outputs,
+                         io->out_ptrs, run_subgraph, env};
+    if (def->flags & ANVIL_OP_SELF_ALLOC) {
+        s = def->run(&ctx);
+    } else {
+        s = def->infer(&ctx);
+        for (int32_t o = 0; s == ANVIL_OK && o < node->n_outputs; o++) {
+            if (!io->out_ptrs[o]) continue;
+            if (anvil_shape_numel(io->outs[o].rank, io->outs[o].dims) < 0) {
+                s = anvil__node_error(node, ANVIL_STATUS_INTERNAL,
+                                      "output %d shape unknown after inference", (int)o);
+                break;
+            }
+            s = anvil__tensor_alloc(&io->outs[o]);
+        }
+        if (s == ANVIL_OK) s = def->run(&ctx);
+    }
+    for (int32_t o = 0; s == ANVIL_OK && o < node->n_outputs; o++)
+        if (io->out_ptrs[o] && f32 && orig != ANVIL_DTYPE_F32 &&
+            io->outs[o].dtype == ANVIL_DTYPE_F32)
+            s = from_f32(&io->outs[o], orig);
+    for (int32_t o = 0; o < node->n_outputs; o++) {
+        if (!io->out_ptrs[o]) continue;
+        int32_t v = node->outputs[o];
+        if (s == ANVIL_OK) {
+            env->vals[v] = io->outs[o];
+            env->owned[v] = true;
+        } else {
+            anvil__free(io->outs[o].data);
+        }
+    }
+done:
+    for (int32_t i = 0; i < node->n_inputs; i++)
+        if (io->is_converted[i]) anvil__free(io->converted[i].data);
+    return s;
+}
+
+anvil_status anvil__interp_run(const anvil__graph *g, const anvil__interp_env *parent,
+                               const anvil__tensor *inputs, anvil__tensor *outputs) {
+    anvil__interp_env env = {g, NULL, NULL, parent};
+    size_t nv = (size_t)(g->n_values ? g->n_values : 1);
+    env.vals = anvil__calloc(nv, sizeof *env.vals);
+    env.owned = anvil__calloc(nv, sizeof *env.owned);
+    int32_t *last_use = anvil__calloc(nv, sizeof *last_use);
+    node_io *io = anvil__malloc(sizeof *io);
+    anvil_status s = ANVIL_STATUS_OUT_OF_MEMORY;
+    if (!env.vals || !env.owned || !last_use || !io) goto done;
+    compute_last_use(g, last_use);
+    for (int32_t i = 0; i < g->n_inits; i++) env.vals[g->inits[i].value] = g->inits[i].t;
+    for (int32_t i = 0; i < g->n_inputs; i++) env.vals[g->inputs[i]] = inputs[i];
+    s = ANVIL_OK;
+    for (int32_t n = 0; n < g->n_nodes && s == ANVIL_OK; n++) {
+        s = run_node(&env, n, io);
+        const anvil__node *node = &g->nodes[n];
+        for (int32_t i = 0; i < node->n_inputs; i++) {
+            int32_t v = node->inputs[i];
+            if (v >= 0 && last_use[v] == n) env_release(&env, v);
+        }
+        for (int32_t o = 0; o < node->n_outputs; o++) { /* outputs nobody reads */
+            int32_t v = node->outputs[o];
+            if (v >= 0 && last_use[v] < 0) env_release(&env, v);
+        }
+    }
+    for (int32_t o = 0; s == ANVIL_OK && o < g->n_outputs; o++) {
+        int32_t v = g->outputs[o];
+        const anvil__tensor *t = &env.vals[v];
+        if (!t->data && (g->values[v].flags & ANVIL_VALUE_OUTER))
+            t = lookup_outer(parent, g->values[v].name);
+        if (!t || !t->data) {
+            s = anvil__error(ANVIL_STATUS_INVALID_GRAPH, "output '%s' was never computed",
+                             g->values[v].name);
+            break;
+        }
+        outputs[o] = *t;
+        if (env.owned[v]) {
+            /* Take ownership, unless the same value is listed as an output again later. */
+            bool again = false;
+            for (int32_t k = o + 1; k < g->n_outputs; k++) again |= g->outputs[k] == v;
+            if (!again) {
+                env.owned[v] = false;
+                env.vals[v].data = NULL;
+                continue;
+            }
+        }
+        outputs[o].data = anvil__malloc(t->bytes ? t->bytes : 1);
+        if (!outputs[o].data) {
+            s = ANVIL_STATUS_OUT_OF_MEMORY;
+            break;
+        }
+        memcpy(outputs[o].data, t->data, t->bytes);
+    }
+    if (s != ANVIL_OK && outputs)
+        for (int32_t o = 0; o < g->n_outputs; o++) {
+            anvil__free(outputs[o].data);
+            outputs[o].data = NULL;
+        }
+done:
+    if (env.vals)
+        for (int32_t v = 0; v < g->n_values; v++) env_release(&env, v);
+    anvil__free(env.vals);
+    anvil__free(env.owned);
+    anvil__free(last_use);
+    anvil__free(io);
+    return s;
+}

@@ -1,0 +1,25 @@
+/*
+ * interp.h — the reference interpreter: runs a graph node by node with the ops' plain C
+ * kernels. It is the oracle for every backend, so it favours clarity over speed, but frees
+ * each intermediate after its last use so real models fit in memory.
+ */
+#ifndef ANVIL_INTERP_H
+#define ANVIL_INTERP_H
+
+#include "ops/op.h"
+
+typedef struct anvil__interp_env anvil__interp_env;
+
+/* Runs graph g. inputs[i] feeds g->inputs[i] (borrowed; already checked by the caller).
+ * outputs (g->n_outputs entries) receive owned tensors (data allocated with anvil__malloc).
+ * parent is the enclosing scope for subgraphs (NULL for the main graph). */
+anvil_status anvil__interp_run(const anvil__graph *g, const anvil__interp_env *parent,
+                               const anvil__tensor *inputs, anvil__tensor *outputs);
+
+/* Checks caller tensors against the graph's declared inputs (dtype, rank, fixed dims, and
+ * consistent symbolic dims). Reports every missing input in one MISSING_INPUT message.
+ * order[i] receives the index in `given` of the tensor feeding g->inputs[i]. */
+anvil_status anvil__interp_check_inputs(const anvil__graph *g, const anvil_tensor *given,
+                                        size_t n_given, size_t *order);
+
+#endif /* ANVIL_INTERP_H */

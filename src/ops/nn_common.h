@@ -1,0 +1,75 @@
+/*
+ * nn_common.h — pieces shared by the nn op families (conv.c, conv_transpose.c, pool.c,
+ * matmul.c): the sliding-window geometry of Conv/ConvTranspose/pools (kernel, strides,
+ * dilations, pads, auto_pad; nn_window.c) and the blocked f32 GEMM (matmul.c). Internal to
+ * src/ops.
+ */
+#ifndef ANVIL_NN_COMMON_H
+#define ANVIL_NN_COMMON_H
+
+#include "ops/op.h"
+
+#define ANVIL_NN_MAX_SPATIAL (ANVIL_MAX_RANK - 2)
+/* Bounds on window attributes and spatial dims, so that every size computed from them fits in
+ * int64 without overflow checks at each step (the checks live at the edges instead). */
+#define ANVIL_NN_MAX_ATTR ((int64_t)1 << 31)
+#define ANVIL_NN_MAX_DIM ((int64_t)1 << 40)
+
+typedef enum anvil__auto_pad {
+    ANVIL_AUTO_PAD_NOTSET = 0,
+    ANVIL_AUTO_PAD_SAME_UPPER = 1,
+    ANVIL_AUTO_PAD_SAME_LOWER = 2,
+    ANVIL_AUTO_PAD_VALID = 3,
+} anvil__auto_pad;
+
+/* Window geometry for `n` spatial dims. kernel entries may be -1 (unknown) during static
+ * inference when kernel_shape is absent and the weight shape is not known. */
+typedef struct anvil__window {
+    int32_t n;
+    anvil__auto_pad auto_pad;
+    int64_t kernel[ANVIL_NN_MAX_SPATIAL];
+    int64_t stride[ANVIL_NN_MAX_SPATIAL];
+    int64_t dilation[ANVIL_NN_MAX_SPATIAL];
+    int64_t pad_begin[ANVIL_NN_MAX_SPATIAL];
+    int64_t pad_end[ANVIL_NN_MAX_SPATIAL];
+} anvil__window;
+
+/* validate(): kinds and ranges of auto_pad, kernel_shape, strides, dilations, pads (and that
+ * their lengths agree with each other). `kernel_required` for pools. */
+anvil_status anvil__window_validate(const anvil__node *node, bool kernel_required);
+/* Reads the attributes for `n` spatial dims. `kernel` (n entries, may hold -1) is used when
+ * kernel_shape is absent; when both are known they must agree (SHAPE_MISMATCH). */
+anvil_status anvil__window_read(const anvil__node *node, int32_t n, const int64_t *kernel,
+                                anvil__window *w);
+/* Output spatial dims of Conv/pools for input spatial dims `in` (-1 → -1). Resolves auto_pad
+ * into pad_begin/pad_end. ceil_mode keeps the last window only if it starts inside the input
+ * or its left padding. SHAPE_MISMATCH when the window is larger than the padded input. */
+anvil_status anvil__window_output(const anvil__node *node, anvil__window *w, const int64_t *in,
+                                  bool ceil_mode, int64_t *out);
+/* Parses auto_pad ("NOTSET" when absent); INVALID_GRAPH for an unknown value. */
+anvil_status anvil__window_auto_pad(const anvil__node *node, anvil__auto_pad *out);
+/* Floor division for possibly negative numerators (ONNX reference uses Python's //). */
+static inline int64_t anvil__floor_div(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+/* C[m x n] += alpha * A[m x k] * B[k x n]; row-major with leading dimensions (elements).
+ * C must not overlap A or B. Blocked for cache; accumulates in f32. */
+void anvil__gemm_f32(size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
+                     const float *b, size_t ldb, float *c, size_t ldc);
+
+/* Advances a row-major multi-index over `dims`; false after the last one. */
+static inline bool anvil__nn_next(int32_t rank, const int64_t *dims, int64_t *idx) {
+    for (int32_t d = rank - 1; d >= 0; d--) {
+        if (++idx[d] < dims[d]) return true;
+        idx[d] = 0;
+    }
+    return false;
+}
+
+/* Infer helpers: dtype checks for float-only nn ops (f32 at run time, any float statically;
+ * UNDEFINED passes). */
+anvil_status anvil__nn_expect_float(const anvil__node *node, anvil_dtype dtype, const char *what);
+
+#endif /* ANVIL_NN_COMMON_H */
