@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -141,7 +142,7 @@ static void check_version(const char *dir, const char *model_name, const char *v
 
 /* Returns false when the folder holds no v1.onnx (not a model folder). */
 static bool check_model(const char *root, const char *name) {
-    char dir[4096], path[4200];
+    char dir[2048], path[4096];
     snprintf(dir, sizeof dir, "%s/%s", root, name);
     snprintf(path, sizeof path, "%s/v1.onnx", dir);
     if (access(path, R_OK) != 0) return false;

@@ -142,7 +142,8 @@ static anvil_status lex_shape(npy_lex *x, npy_header *h) {
 static anvil_status parse_value(npy_lex *x, const char *key, npy_header *h, unsigned *seen) {
     static const char *const keys[] = {"descr", "fortran_order", "shape"};
     unsigned k = 0;
-    while (k < 3 && strcmp(key, keys[k]) != 0) k++;
+    while (k < 3 && strcmp(key, keys[k]) != 0)
+        k++;
     if (k == 3)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "npy header: unexpected key '%s'", key);
     if (*seen & (1u << k))
@@ -175,8 +176,7 @@ static anvil_status parse_dict(const char *text, size_t len, npy_header *h) {
     static const char *const names[] = {"descr", "fortran_order", "shape"};
     for (unsigned k = 0; k < 3; k++) {
         if (!(seen & (1u << k)))
-            return anvil__error(ANVIL_STATUS_PARSE_ERROR, "npy header: missing key '%s'",
-                                names[k]);
+            return anvil__error(ANVIL_STATUS_PARSE_ERROR, "npy header: missing key '%s'", names[k]);
     }
     return ANVIL_OK;
 }
@@ -193,8 +193,7 @@ static anvil_status map_descr(const char *descr, anvil_dtype *out) {
                                 "npy: big-endian dtype '%s' is not supported", descr);
         else
             return anvil__error(ANVIL_STATUS_UNSUPPORTED,
-                                "npy: dtype '%s' is not supported (byte order must be '<')",
-                                descr);
+                                "npy: dtype '%s' is not supported (byte order must be '<')", descr);
         return ANVIL_OK;
     }
     return anvil__error(ANVIL_STATUS_UNSUPPORTED, "npy: dtype '%s' is not supported", descr);
@@ -235,20 +234,20 @@ static anvil_status read_prefix(const uint8_t *p, size_t size, const char **head
     return ANVIL_OK;
 }
 
-static anvil_status check_data(const npy_header *h, anvil_dtype dtype, size_t have,
-                               size_t *bytes) {
+static anvil_status check_data(const npy_header *h, anvil_dtype dtype, size_t have, size_t *bytes) {
     size_t numel = 1;
     char shape[ANVIL_SHAPE_STR_MAX];
     anvil__shape_str(h->rank, h->dims, shape, sizeof shape);
     bool ok = true;
-    for (int32_t d = 0; d < h->rank && ok; d++) ok = anvil__mul_size(numel, (size_t)h->dims[d], &numel);
+    for (int32_t d = 0; d < h->rank && ok; d++)
+        ok = anvil__mul_size(numel, (size_t)h->dims[d], &numel);
     if (!ok || !anvil__mul_size(numel, anvil_dtype_size(dtype), bytes))
         return anvil__error(ANVIL_STATUS_LIMIT_EXCEEDED, "npy: shape %s has too many elements",
                             shape);
     if (have < *bytes)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR,
-                            "npy: truncated data: expected %zu bytes for '%s' %s, got %zu",
-                            *bytes, h->descr, shape, have);
+                            "npy: truncated data: expected %zu bytes for '%s' %s, got %zu", *bytes,
+                            h->descr, shape, have);
     if (have > *bytes)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR,
                             "npy: %zu trailing bytes after the data (expected %zu bytes for '%s' "
@@ -271,8 +270,8 @@ anvil_status anvil_npy_read_memory(const void *data, size_t size, anvil_tensor_l
     *out = NULL;
     if (!data && size) return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "npy_read: data is NULL");
     const uint8_t *p = size ? data : (const uint8_t *)"";
-    const char *text;
-    size_t text_len, at, bytes;
+    const char *text = NULL;
+    size_t text_len = 0, at = 0, bytes = 0;
     npy_header h = {0};
     anvil_dtype dtype = ANVIL_DTYPE_UNDEFINED;
     anvil_status s = read_prefix(p, size, &text, &text_len, &at);
@@ -342,8 +341,8 @@ static anvil_status check_write(const anvil_tensor *t, size_t *bytes) {
 
 /* "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }" as numpy writes it. */
 static size_t format_dict(const anvil_tensor *t, const char *descr, char *buf, size_t cap) {
-    size_t n = (size_t)snprintf(buf, cap, "{'descr': '%s', 'fortran_order': False, 'shape': (",
-                                descr);
+    size_t n =
+        (size_t)snprintf(buf, cap, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
     for (int32_t d = 0; d < t->rank; d++)
         n += (size_t)snprintf(buf + n, cap - n, "%s%" PRId64, d ? ", " : "", t->dims[d]);
     n += (size_t)snprintf(buf + n, cap - n, "%s), }", t->rank == 1 ? "," : "");
@@ -360,18 +359,21 @@ anvil_status anvil_npy_write(const char *path, const anvil_tensor *tensor) {
     size_t bytes;
     anvil_status s = check_write(tensor, &bytes);
     if (s != ANVIL_OK) return s;
-    /* Rank <= 8 bounds the dict to ~300 bytes; the rest of the buffer is padding room. */
+    /* Rank <= 8 bounds the dict to ~250 bytes; the rest of the buffer is padding room. */
     char header[512 + NPY_ALIGN];
-    size_t n = format_dict(tensor, descr, header, sizeof header - NPY_ALIGN);
-    size_t prefix = n + 1 > 65535 ? 12 : 10; /* +1: the closing '\n' */
-    while ((prefix + n + 1) % NPY_ALIGN != 0) header[n++] = ' ';
+    size_t n = format_dict(tensor, descr, header, 512);
+    if (n >= 512) return anvil__error(ANVIL_STATUS_INTERNAL, "npy_write: header too long");
+    /* Format 1.0 (2-byte header length) always suffices: 2.0 is only for headers > 64 KiB. */
+    while ((10 + n + 1) % NPY_ALIGN != 0)
+        header[n++] = ' '; /* +1: the closing '\n' */
     header[n++] = '\n';
-    uint8_t head[12];
+    uint8_t head[10];
     memcpy(head, NPY_MAGIC, NPY_MAGIC_LEN);
-    head[6] = prefix == 10 ? 1 : 2;
+    head[6] = 1;
     head[7] = 0;
-    for (size_t i = 0; i < prefix - 8; i++) head[8 + i] = (uint8_t)(n >> (8 * i));
+    head[8] = (uint8_t)n;
+    head[9] = (uint8_t)(n >> 8);
     const void *parts[3] = {head, header, tensor->data};
-    size_t sizes[3] = {prefix, n, bytes};
+    size_t sizes[3] = {sizeof head, n, bytes};
     return anvil__write_file_atomic(path, parts, sizes, 3);
 }

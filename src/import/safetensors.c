@@ -1,7 +1,8 @@
 /*
  * safetensors.c — reads safetensors files (8-byte header length, JSON header, data buffer) as
  * zero-copy views into a mapping, validating every field of the untrusted header, and writes
- * them atomically. It does not convert dtypes or keep the __metadata__ map (only validates it).
+ * them atomically. The format does not promise aligned offsets, so a tensor whose data is not
+ * aligned to its element size is copied. It does not keep the __metadata__ map (only checks it).
  */
 #include "core/core.h"
 
@@ -15,12 +16,15 @@
 #define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
 /* JSON numbers are doubles in cJSON; integers up to 2^53 are exact. */
 #define ST_MAX_INT 9007199254740992.0
+/* About 500 MB of cJSON nodes; a real header needs ~12 values per tensor. */
+#define ST_MAX_JSON_VALUES (1 << 23)
 
 struct anvil_safetensors {
-    anvil__mapping map;     /* base is NULL for a borrowed image (open_memory) */
+    anvil__mapping map; /* base is NULL for a borrowed image (open_memory) */
     size_t count;
-    anvil_tensor *tensors;  /* file order; names owned here, data points into map.data */
-    anvil__name_map index;  /* name → position in tensors */
+    anvil_tensor *tensors; /* file order; names owned here, data points into map.data */
+    bool *copied;          /* tensors[i].data is an aligned copy owned here */
+    anvil__name_map index; /* name → position in tensors */
 };
 
 typedef struct st_range {
@@ -32,17 +36,18 @@ static const struct {
     const char *name;
     anvil_dtype dtype;
 } st_dtypes[] = {
-    {"F32", ANVIL_DTYPE_F32}, {"F16", ANVIL_DTYPE_F16}, {"BF16", ANVIL_DTYPE_BF16},
-    {"F64", ANVIL_DTYPE_F64}, {"I8", ANVIL_DTYPE_I8},   {"U8", ANVIL_DTYPE_U8},
-    {"I16", ANVIL_DTYPE_I16}, {"U16", ANVIL_DTYPE_U16}, {"I32", ANVIL_DTYPE_I32},
-    {"U32", ANVIL_DTYPE_U32}, {"I64", ANVIL_DTYPE_I64}, {"U64", ANVIL_DTYPE_U64},
+    {"F32", ANVIL_DTYPE_F32},   {"F16", ANVIL_DTYPE_F16}, {"BF16", ANVIL_DTYPE_BF16},
+    {"F64", ANVIL_DTYPE_F64},   {"I8", ANVIL_DTYPE_I8},   {"U8", ANVIL_DTYPE_U8},
+    {"I16", ANVIL_DTYPE_I16},   {"U16", ANVIL_DTYPE_U16}, {"I32", ANVIL_DTYPE_I32},
+    {"U32", ANVIL_DTYPE_U32},   {"I64", ANVIL_DTYPE_I64}, {"U64", ANVIL_DTYPE_U64},
     {"BOOL", ANVIL_DTYPE_BOOL},
 };
 #define ST_N_DTYPES (sizeof st_dtypes / sizeof st_dtypes[0])
 
 static uint64_t load_le64(const uint8_t *p) {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
     return v;
 }
 
@@ -54,8 +59,8 @@ static anvil_status json_uint(const cJSON *item, const char *tensor, const char 
                             what);
     double d = item->valuedouble;
     if (d < 0)
-        return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': %s is negative (%.17g)",
-                            tensor, what, d);
+        return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': %s is negative (%.17g)", tensor,
+                            what, d);
     if (!(d <= ST_MAX_INT)) /* also catches NaN / inf */
         return anvil__error(ANVIL_STATUS_LIMIT_EXCEEDED,
                             "tensor '%s': %s %.17g exceeds the limit of 2^53", tensor, what, d);
@@ -109,9 +114,6 @@ static anvil_status parse_offsets(const cJSON *offsets, const char *name, st_ran
 }
 
 static anvil_status map_dtype(const cJSON *dtype, const char *name, anvil_dtype *out) {
-    if (!cJSON_IsString(dtype))
-        return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': field 'dtype' is not a string",
-                            name);
     for (size_t i = 0; i < ST_N_DTYPES; i++) {
         if (strcmp(dtype->valuestring, st_dtypes[i].name) == 0) {
             *out = st_dtypes[i].dtype;
@@ -136,8 +138,7 @@ static anvil_status check_range(const anvil_tensor *t, const st_range *r, size_t
                             "tensor '%s': shape %s has too many elements", t->name, shape);
     if (r->end < r->begin)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR,
-                            "tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
-                            "] end before begin",
+                            "tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] end before begin",
                             t->name, r->begin, r->end);
     if (r->end > data_size)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR,
@@ -147,7 +148,7 @@ static anvil_status check_range(const anvil_tensor *t, const st_range *r, size_t
     if (r->end - r->begin != bytes)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR,
                             "tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
-                            " bytes, expected %zu for %s %s",
+                            " bytes, expected %zu for %s of shape %s",
                             t->name, r->begin, r->end, r->end - r->begin, bytes,
                             anvil_dtype_name(t->dtype), shape);
     return ANVIL_OK;
@@ -160,9 +161,23 @@ static anvil_status check_bools(const anvil_tensor *t) {
     for (size_t i = 0; i < t->bytes; i++) {
         if (p[i] > 1)
             return anvil__error(ANVIL_STATUS_PARSE_ERROR,
-                                "tensor '%s': bool element %zu is %u, expected 0 or 1", t->name,
-                                i, p[i]);
+                                "tensor '%s': bool element %zu is %u, expected 0 or 1", t->name, i,
+                                p[i]);
     }
+    return ANVIL_OK;
+}
+
+/* Kernels read elements through typed pointers, so misaligned data gets an aligned copy. */
+static anvil_status set_data(anvil_safetensors *st, size_t i, const uint8_t *src, size_t bytes) {
+    anvil_tensor *t = &st->tensors[i];
+    t->bytes = bytes;
+    if ((uintptr_t)src % anvil_dtype_size(t->dtype) == 0) {
+        t->data = (void *)src;
+        return ANVIL_OK;
+    }
+    if (!(t->data = anvil__malloc(bytes))) return ANVIL_STATUS_OUT_OF_MEMORY;
+    memcpy(t->data, src, bytes);
+    st->copied[i] = true;
     return ANVIL_OK;
 }
 
@@ -181,16 +196,18 @@ static anvil_status parse_entry(anvil_safetensors *st, const cJSON *entry, const
     const cJSON *shape = dtype ? get_field(entry, name, "shape", &s) : NULL;
     const cJSON *offsets = shape ? get_field(entry, name, "data_offsets", &s) : NULL;
     if (!offsets) return s;
-    if (!cJSON_IsString(dtype)) return map_dtype(dtype, name, &t->dtype);
+    if (!cJSON_IsString(dtype))
+        return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': field 'dtype' is not a string",
+                            name);
     if ((s = parse_shape(shape, name, t)) != ANVIL_OK) return s;
     if ((s = parse_offsets(offsets, name, r)) != ANVIL_OK) return s;
     if ((s = map_dtype(dtype, name, &t->dtype)) != ANVIL_OK) return s;
     if (!(t->name = anvil__strdup(name))) return ANVIL_STATUS_OUT_OF_MEMORY;
     st->count++; /* from here on close() frees the name */
     if ((s = check_range(t, r, data_size)) != ANVIL_OK) return s;
-    t->data = (void *)(base + r->begin);
-    t->bytes = (size_t)(r->end - r->begin);
     r->tensor = st->count - 1;
+    if ((s = set_data(st, r->tensor, base + r->begin, (size_t)(r->end - r->begin))) != ANVIL_OK)
+        return s;
     if ((s = check_bools(t)) != ANVIL_OK) return s;
     return anvil__name_map_put(&st->index, t->name, (int32_t)r->tensor);
 }
@@ -225,8 +242,8 @@ static anvil_status check_overlaps(const anvil_safetensors *st, st_range *ranges
             return anvil__error(ANVIL_STATUS_PARSE_ERROR,
                                 "tensors '%s' [%" PRIu64 ", %" PRIu64 "] and '%s' [%" PRIu64
                                 ", %" PRIu64 "] overlap",
-                                st->tensors[furthest->tensor].name, furthest->begin,
-                                furthest->end, st->tensors[r->tensor].name, r->begin, r->end);
+                                st->tensors[furthest->tensor].name, furthest->begin, furthest->end,
+                                st->tensors[r->tensor].name, r->begin, r->end);
         if (!furthest || r->end > furthest->end) furthest = r;
     }
     return ANVIL_OK;
@@ -235,12 +252,14 @@ static anvil_status check_overlaps(const anvil_safetensors *st, st_range *ranges
 static anvil_status parse_entries(anvil_safetensors *st, const cJSON *root, const uint8_t *base,
                                   size_t data_size) {
     size_t n = 0;
-    for (const cJSON *e = root->child; e; e = e->next) n++;
+    for (const cJSON *e = root->child; e; e = e->next)
+        n++;
     if (n > INT32_MAX)
         return anvil__error(ANVIL_STATUS_LIMIT_EXCEEDED, "header has %zu entries", n);
     st->tensors = anvil__calloc(n ? n : 1, sizeof *st->tensors);
+    st->copied = anvil__calloc(n ? n : 1, sizeof *st->copied);
     st_range *ranges = anvil__calloc(n ? n : 1, sizeof *ranges);
-    anvil_status s = st->tensors && ranges ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
+    anvil_status s = st->tensors && st->copied && ranges ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
     for (const cJSON *e = root->child; e && s == ANVIL_OK; e = e->next) {
         if (strcmp(e->string, "__metadata__") == 0)
             s = check_metadata(e);
@@ -249,6 +268,58 @@ static anvil_status parse_entries(anvil_safetensors *st, const cJSON *root, cons
     }
     if (s == ANVIL_OK) s = check_overlaps(st, ranges);
     anvil__free(ranges);
+    return s;
+}
+
+/* cJSON spends ~64 bytes per JSON value, so a 100 MB header of "[0,0,0,..." would cost
+ * gigabytes. Counting separators outside strings bounds the values before parsing. */
+static anvil_status check_json_size(const char *text, size_t n) {
+    size_t values = 1;
+    bool in_string = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == ',' || c == '[' || c == '{') {
+            values++;
+        }
+    }
+    if (values > ST_MAX_JSON_VALUES)
+        return anvil__error(ANVIL_STATUS_LIMIT_EXCEEDED,
+                            "header holds about %zu JSON values, more than the limit of %d", values,
+                            ST_MAX_JSON_VALUES);
+    return ANVIL_OK;
+}
+
+/* Parses the NUL-terminated header text and validates it against the data buffer. */
+static anvil_status parse_json(anvil_safetensors *st, const char *text, size_t n,
+                               const uint8_t *data, size_t data_size) {
+    anvil_status s = check_json_size(text, n);
+    if (s != ANVIL_OK) return s;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 0);
+    if (!root)
+        return anvil__error(ANVIL_STATUS_PARSE_ERROR,
+                            "header is not valid JSON (error near byte %td)",
+                            end ? end - text : (ptrdiff_t)0);
+    /* Writers pad the header with spaces; anything else after the JSON is corruption. */
+    size_t at = (size_t)(end - text);
+    while (at < n && (text[at] == ' ' || text[at] == '\n' || text[at] == '\t'))
+        at++;
+    if (at < n)
+        s = anvil__error(ANVIL_STATUS_PARSE_ERROR,
+                         "header has unexpected byte 0x%02x at offset %zu after the JSON",
+                         (unsigned)(uint8_t)text[at], at);
+    else if (!cJSON_IsObject(root))
+        s = anvil__error(ANVIL_STATUS_PARSE_ERROR, "header is not a JSON object");
+    else
+        s = parse_entries(st, root, data, data_size);
+    cJSON_Delete(root);
     return s;
 }
 
@@ -273,34 +344,19 @@ static anvil_status parse_header(anvil_safetensors *st) {
     if (!text) return ANVIL_STATUS_OUT_OF_MEMORY;
     memcpy(text, p + 8, (size_t)n);
     text[n] = '\0';
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithOpts(text, &end, 0);
-    anvil_status s = ANVIL_OK;
-    if (!root) {
-        s = anvil__error(ANVIL_STATUS_PARSE_ERROR, "header is not valid JSON (error near byte %td)",
-                         end ? end - text : (ptrdiff_t)0);
-    } else {
-        /* Writers pad the header with spaces; anything else after the JSON is corruption. */
-        size_t at = (size_t)(end - text);
-        while (at < n && (text[at] == ' ' || text[at] == '\n' || text[at] == '\t')) at++;
-        if (at < n)
-            s = anvil__error(ANVIL_STATUS_PARSE_ERROR,
-                             "header has unexpected byte 0x%02x at offset %zu after the JSON",
-                             (unsigned)(uint8_t)text[at], at);
-        else if (!cJSON_IsObject(root))
-            s = anvil__error(ANVIL_STATUS_PARSE_ERROR, "header is not a JSON object");
-        else
-            s = parse_entries(st, root, p + 8 + n, size - 8 - (size_t)n);
-    }
-    cJSON_Delete(root);
+    anvil_status s = parse_json(st, text, (size_t)n, p + 8 + n, size - 8 - (size_t)n);
     anvil__free(text);
     return s;
 }
 
 void anvil_safetensors_close(anvil_safetensors *st) {
     if (!st) return;
-    for (size_t i = 0; i < st->count; i++) anvil__free((void *)st->tensors[i].name);
+    for (size_t i = 0; i < st->count; i++) {
+        anvil__free((void *)st->tensors[i].name);
+        if (st->copied[i]) anvil__free(st->tensors[i].data);
+    }
     anvil__free(st->tensors);
+    anvil__free(st->copied);
     anvil__name_map_free(&st->index);
     anvil__unmap(&st->map);
     anvil__free(st);
@@ -316,8 +372,7 @@ static anvil_status finish_open(anvil_safetensors *st, anvil_safetensors **out) 
     return ANVIL_OK;
 }
 
-anvil_status anvil_safetensors_open_memory(const void *data, size_t size,
-                                           anvil_safetensors **out) {
+anvil_status anvil_safetensors_open_memory(const void *data, size_t size, anvil_safetensors **out) {
     if (!out) return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "safetensors: out is NULL");
     *out = NULL;
     if (!data && size)
@@ -434,8 +489,10 @@ static const char *st_dtype_name(anvil_dtype dtype) {
 
 static anvil_status check_write_tensor(const anvil_tensor *t, size_t i) {
     if (!t->name)
-        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "safetensors_write: tensor %zu has no "
-                            "name", i);
+        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
+                            "safetensors_write: tensor %zu has no "
+                            "name",
+                            i);
     if (strcmp(t->name, "__metadata__") == 0)
         return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
                             "safetensors_write: tensor name '__metadata__' is reserved");
@@ -445,8 +502,8 @@ static anvil_status check_write_tensor(const anvil_tensor *t, size_t i) {
                             (int)t->dtype);
     if (t->rank < 0 || t->rank > ANVIL_MAX_RANK)
         return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
-                            "safetensors_write: tensor '%s' has rank %d (0..%d allowed)",
-                            t->name, (int)t->rank, ANVIL_MAX_RANK);
+                            "safetensors_write: tensor '%s' has rank %d (0..%d allowed)", t->name,
+                            (int)t->rank, ANVIL_MAX_RANK);
     int64_t numel = anvil_shape_numel(t->rank, t->dims);
     size_t bytes;
     if (numel < 0 || !anvil__mul_size((size_t)numel, anvil_dtype_size(t->dtype), &bytes))
@@ -455,8 +512,8 @@ static anvil_status check_write_tensor(const anvil_tensor *t, size_t i) {
                             t->name);
     if (bytes != t->bytes)
         return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
-                            "safetensors_write: tensor '%s' has %zu bytes, expected %zu",
-                            t->name, t->bytes, bytes);
+                            "safetensors_write: tensor '%s' has %zu bytes, expected %zu", t->name,
+                            t->bytes, bytes);
     if (bytes && !t->data)
         return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
                             "safetensors_write: tensor '%s' has no data", t->name);
@@ -505,7 +562,8 @@ static anvil_status build_header(st_buf *b, const anvil_tensor *tensors, size_t 
         offset += tensors[i].bytes;
     }
     if (s == ANVIL_OK) s = buf_str(b, "}");
-    while (s == ANVIL_OK && (8 + b->len) % 8 != 0) s = buf_str(b, " ");
+    while (s == ANVIL_OK && (8 + b->len) % 8 != 0)
+        s = buf_str(b, " ");
     return s;
 }
 
@@ -521,7 +579,8 @@ anvil_status anvil_safetensors_write(const char *path, const anvil_tensor *tenso
     if (s == ANVIL_OK && (!parts || !sizes)) s = ANVIL_STATUS_OUT_OF_MEMORY;
     if (s == ANVIL_OK) {
         uint8_t len[8];
-        for (int i = 0; i < 8; i++) len[i] = (uint8_t)((uint64_t)header.len >> (8 * i));
+        for (int i = 0; i < 8; i++)
+            len[i] = (uint8_t)((uint64_t)header.len >> (8 * i));
         parts[0] = len;
         sizes[0] = 8;
         parts[1] = header.p;

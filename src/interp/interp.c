@@ -119,7 +119,8 @@ static anvil_status run_node(anvil__interp_env *env, int32_t ni, node_io *io) {
         return anvil__node_error(node, ANVIL_STATUS_LIMIT_EXCEEDED,
                                  "more than 64 inputs or outputs");
     bool f32 = (def->flags & ANVIL_OP_F32_COMPUTE) != 0;
-    anvil_dtype orig = ANVIL_DTYPE_F32;
+    bool converts = false;
+    anvil_dtype want[64]; /* output dtypes the op has on the unconverted inputs */
     anvil_status s = ANVIL_OK;
     memset(io->is_converted, 0, sizeof io->is_converted);
     for (int32_t i = 0; i < node->n_inputs; i++) {
@@ -135,7 +136,7 @@ static anvil_status run_node(anvil__interp_env *env, int32_t ni, node_io *io) {
             return anvil__node_error(node, ANVIL_STATUS_INTERNAL, "input '%s' has no value",
                                      g->values[v].name);
         if (f32 && anvil__dtype_is_float(t->dtype) && t->dtype != ANVIL_DTYPE_F32) {
-            if (orig == ANVIL_DTYPE_F32) orig = t->dtype;
+            converts = true;
             s = to_f32(t, &io->converted[i]);
             if (s != ANVIL_OK) goto done;
             io->is_converted[i] = true;
@@ -148,6 +149,21 @@ static anvil_status run_node(anvil__interp_env *env, int32_t ni, node_io *io) {
         io->out_ptrs[o] = node->outputs[o] >= 0 ? &io->outs[o] : NULL;
     anvil__op_ctx ctx = {node, g->opset, node->n_inputs, io->in_ptrs, node->n_outputs,
                          io->out_ptrs, run_subgraph, env};
+    if (converts) { /* infer once on the original dtypes to learn each output's real dtype */
+        anvil__tensor *converted_ptrs[64];
+        memcpy(converted_ptrs, io->in_ptrs, sizeof(anvil__tensor *) * (size_t)node->n_inputs);
+        for (int32_t i = 0; i < node->n_inputs; i++)
+            if (io->is_converted[i]) io->in_ptrs[i] = &env->vals[node->inputs[i]];
+        for (int32_t i = 0; i < node->n_inputs; i++) /* outer refs were converted too */
+            if (io->is_converted[i] && !env->vals[node->inputs[i]].data)
+                io->in_ptrs[i] = (anvil__tensor *)lookup_outer(env->parent,
+                                                               g->values[node->inputs[i]].name);
+        s = def->infer(&ctx);
+        for (int32_t o = 0; o < node->n_outputs; o++) want[o] = io->outs[o].dtype;
+        memcpy(io->in_ptrs, converted_ptrs, sizeof(anvil__tensor *) * (size_t)node->n_inputs);
+        memset(io->outs, 0, sizeof io->outs);
+        if (s != ANVIL_OK) goto done;
+    }
     if (def->flags & ANVIL_OP_SELF_ALLOC) {
         s = def->run(&ctx);
     } else {
@@ -164,9 +180,9 @@ static anvil_status run_node(anvil__interp_env *env, int32_t ni, node_io *io) {
         if (s == ANVIL_OK) s = def->run(&ctx);
     }
     for (int32_t o = 0; s == ANVIL_OK && o < node->n_outputs; o++)
-        if (io->out_ptrs[o] && f32 && orig != ANVIL_DTYPE_F32 &&
-            io->outs[o].dtype == ANVIL_DTYPE_F32)
-            s = from_f32(&io->outs[o], orig);
+        if (io->out_ptrs[o] && converts && io->outs[o].dtype == ANVIL_DTYPE_F32 &&
+            want[o] != ANVIL_DTYPE_F32 && anvil__dtype_is_float(want[o]))
+            s = from_f32(&io->outs[o], want[o]);
     for (int32_t o = 0; o < node->n_outputs; o++) {
         if (!io->out_ptrs[o]) continue;
         int32_t v = node->outputs[o];

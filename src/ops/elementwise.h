@@ -55,4 +55,16 @@ anvil_status anvil__ew_accept(const anvil__node *n, anvil_dtype dtype, unsigned 
  * with `dtype`. */
 anvil_status anvil__ew_broadcast_output(anvil__op_ctx *ctx, anvil_dtype dtype);
 
+/* Kernels of binary ops on broadcast operands a and b (binary_int.c); `out` has the broadcast
+ * shape. Integer arithmetic (Add Sub Mul Div Mod Pow PRelu) is exact modulo 2^64 and fails
+ * with OUT_OF_RANGE naming the node on division by zero; the Pow exponent may have any
+ * numeric dtype. Comparisons take any dtype pair of equal dtypes and write bool. Logic ops
+ * (And Or Xor) take bool. */
+anvil_status anvil__binary_int_run(const anvil__node *node, bool fmod, const anvil__tensor *a,
+                                   const anvil__tensor *b, anvil__tensor *out);
+void anvil__binary_compare_run(int32_t op, const anvil__tensor *a, const anvil__tensor *b,
+                               anvil__tensor *out);
+void anvil__binary_logic_run(int32_t op, const anvil__tensor *a, const anvil__tensor *b,
+                             anvil__tensor *out);
+
 #endif /* ANVIL_ELEMENTWISE_H */

@@ -54,6 +54,19 @@ static inline int64_t anvil__floor_div(int64_t a, int64_t b) {
     return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
+/* For positions (first + j) * stride + off, j in [0, run): the sub-range [*lo, *hi) that lands
+ * inside [0, limit). Lets im2col/col2im copy runs without a bounds test per element. */
+static inline void anvil__nn_run_range(int64_t first, int64_t stride, int64_t off, int64_t limit,
+                                       size_t run, size_t *lo, size_t *hi) {
+    int64_t jl = -anvil__floor_div(off, stride) - first;                 /* ceil(-off/stride) */
+    int64_t jh = anvil__floor_div(limit - off - 1, stride) - first + 1; /* exclusive */
+    int64_t r = (int64_t)run;
+    jl = jl < 0 ? 0 : jl > r ? r : jl;
+    jh = jh < jl ? jl : jh > r ? r : jh;
+    *lo = (size_t)jl;
+    *hi = (size_t)jh;
+}
+
 /* C[m x n] += alpha * A[m x k] * B[k x n]; row-major with leading dimensions (elements).
  * C must not overlap A or B. Blocked for cache; accumulates in f32. */
 void anvil__gemm_f32(size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,

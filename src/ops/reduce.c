@@ -12,13 +12,20 @@ typedef enum reduce_kind { R_L2, R_MAX, R_MEAN, R_MIN, R_PROD, R_SUM, R_SUMSQ } 
 
 static reduce_kind kind_of(const anvil__node *n) {
     switch (n->op) {
-    case ANVIL_OP_ReduceL2: return R_L2;
-    case ANVIL_OP_ReduceMax: return R_MAX;
-    case ANVIL_OP_ReduceMean: return R_MEAN;
-    case ANVIL_OP_ReduceMin: return R_MIN;
-    case ANVIL_OP_ReduceProd: return R_PROD;
-    case ANVIL_OP_ReduceSum: return R_SUM;
-    default: return R_SUMSQ;
+    case ANVIL_OP_ReduceL2:
+        return R_L2;
+    case ANVIL_OP_ReduceMax:
+        return R_MAX;
+    case ANVIL_OP_ReduceMean:
+        return R_MEAN;
+    case ANVIL_OP_ReduceMin:
+        return R_MIN;
+    case ANVIL_OP_ReduceProd:
+        return R_PROD;
+    case ANVIL_OP_ReduceSum:
+        return R_SUM;
+    default:
+        return R_SUMSQ;
     }
 }
 
@@ -86,7 +93,8 @@ static anvil_status get_axes(const anvil__op_ctx *ctx, int32_t rank, reduce_axes
     if (count == 0) {
         /* No axes: reduce everything, or (noop_with_empty_axes) reduce over no axis, which
          * still applies the per-element part (|x| for L2, x² for SumSquare) as ONNX does. */
-        for (int32_t d = 0; d < rank && !noop; d++) out->mask[d] = true;
+        for (int32_t d = 0; d < rank && !noop; d++)
+            out->mask[d] = true;
         out->count = noop ? 0 : rank;
         return ANVIL_OK;
     }
@@ -94,8 +102,8 @@ static anvil_status get_axes(const anvil__op_ctx *ctx, int32_t rank, reduce_axes
         int32_t a;
         if (axes[i] < -(int64_t)rank || axes[i] >= (int64_t)rank)
             return anvil__node_error(n, ANVIL_STATUS_OUT_OF_RANGE,
-                                     "axis %lld is out of range for rank %d",
-                                     (long long)axes[i], (int)rank);
+                                     "axis %lld is out of range for rank %d", (long long)axes[i],
+                                     (int)rank);
         a = (int32_t)(axes[i] < 0 ? axes[i] + rank : axes[i]);
         if (out->mask[a])
             return anvil__node_error(n, ANVIL_STATUS_INVALID_GRAPH, "axis %lld is repeated",
@@ -126,7 +134,8 @@ anvil_status anvil__op_reduce_infer(anvil__op_ctx *ctx) {
     int64_t dims[ANVIL_MAX_RANK];
     if (!ax.known) {
         if (!keep) return anvil__set_output(ctx, 0, x->dtype, -1, NULL);
-        for (int32_t d = 0; d < x->rank; d++) dims[d] = x->dims[d] == 1 ? 1 : -1;
+        for (int32_t d = 0; d < x->rank; d++)
+            dims[d] = x->dims[d] == 1 ? 1 : -1;
         return anvil__set_output(ctx, 0, x->dtype, x->rank, dims);
     }
     int32_t r = 0;
@@ -177,10 +186,11 @@ static inline double load_f(anvil_dtype dt, const void *p, size_t i) {
     return dt == ANVIL_DTYPE_F32 ? (double)((const float *)p)[i] : anvil__load_f64(dt, p, i);
 }
 
-static void reduce_float(reduce_kind k, const anvil__tensor *x, const reduce_axes *ax,
-                         size_t n_out, double count, double *acc, anvil__tensor *y) {
+static void reduce_float(reduce_kind k, const anvil__tensor *x, const reduce_axes *ax, size_t n_out,
+                         double count, double *acc, anvil__tensor *y) {
     double init = k == R_MAX ? -INFINITY : k == R_MIN ? INFINITY : k == R_PROD ? 1.0 : 0.0;
-    for (size_t i = 0; i < n_out; i++) acc[i] = init;
+    for (size_t i = 0; i < n_out; i++)
+        acc[i] = init;
     size_t n_in = (size_t)anvil__tensor_numel(x);
     walker w;
     walker_init(&w, x, ax);
@@ -194,10 +204,16 @@ static void reduce_float(reduce_kind k, const anvil__tensor *x, const reduce_axe
         case R_MIN:
             if (v < *a || isnan(v)) *a = isnan(*a) ? *a : v;
             break;
-        case R_PROD: *a *= v; break;
+        case R_PROD:
+            *a *= v;
+            break;
         case R_L2:
-        case R_SUMSQ: *a += v * v; break;
-        default: *a += v; break;
+        case R_SUMSQ:
+            *a += v * v;
+            break;
+        default:
+            *a += v;
+            break;
         }
     }
     for (size_t i = 0; i < n_out; i++) {
@@ -215,15 +231,33 @@ static void reduce_float(reduce_kind k, const anvil__tensor *x, const reduce_axe
  * the comparisons below are unsigned. */
 static void int_limits(anvil_dtype dt, int64_t *lo, int64_t *hi) {
     switch (dt) {
-    case ANVIL_DTYPE_I8: *lo = INT8_MIN, *hi = INT8_MAX; break;
-    case ANVIL_DTYPE_U8: *lo = 0, *hi = UINT8_MAX; break;
-    case ANVIL_DTYPE_I16: *lo = INT16_MIN, *hi = INT16_MAX; break;
-    case ANVIL_DTYPE_U16: *lo = 0, *hi = UINT16_MAX; break;
-    case ANVIL_DTYPE_I32: *lo = INT32_MIN, *hi = INT32_MAX; break;
-    case ANVIL_DTYPE_U32: *lo = 0, *hi = UINT32_MAX; break;
-    case ANVIL_DTYPE_U64: *lo = 0, *hi = -1; /* UINT64_MAX */ break;
-    case ANVIL_DTYPE_BOOL: *lo = 0, *hi = 1; break;
-    default: *lo = INT64_MIN, *hi = INT64_MAX; break;
+    case ANVIL_DTYPE_I8:
+        *lo = INT8_MIN, *hi = INT8_MAX;
+        break;
+    case ANVIL_DTYPE_U8:
+        *lo = 0, *hi = UINT8_MAX;
+        break;
+    case ANVIL_DTYPE_I16:
+        *lo = INT16_MIN, *hi = INT16_MAX;
+        break;
+    case ANVIL_DTYPE_U16:
+        *lo = 0, *hi = UINT16_MAX;
+        break;
+    case ANVIL_DTYPE_I32:
+        *lo = INT32_MIN, *hi = INT32_MAX;
+        break;
+    case ANVIL_DTYPE_U32:
+        *lo = 0, *hi = UINT32_MAX;
+        break;
+    case ANVIL_DTYPE_U64:
+        *lo = 0, *hi = -1; /* UINT64_MAX */
+        break;
+    case ANVIL_DTYPE_BOOL:
+        *lo = 0, *hi = 1;
+        break;
+    default:
+        *lo = INT64_MIN, *hi = INT64_MAX;
+        break;
     }
 }
 
@@ -234,13 +268,14 @@ static inline bool int_less(bool is_unsigned, int64_t a, int64_t b) {
 /* Integer reductions are exact: sums and products wrap in 64 bits (then truncate to the
  * dtype like numpy's cast), Mean divides the exact sum, L2 takes sqrt of the exact sum of
  * squares. */
-static void reduce_int(reduce_kind k, const anvil__tensor *x, const reduce_axes *ax,
-                       size_t n_out, uint64_t count, int64_t *acc, anvil__tensor *y) {
+static void reduce_int(reduce_kind k, const anvil__tensor *x, const reduce_axes *ax, size_t n_out,
+                       uint64_t count, int64_t *acc, anvil__tensor *y) {
     bool uns = x->dtype == ANVIL_DTYPE_U64;
     int64_t lo, hi;
     int_limits(x->dtype, &lo, &hi);
     int64_t init = k == R_MAX ? lo : k == R_MIN ? hi : k == R_PROD ? 1 : 0;
-    for (size_t i = 0; i < n_out; i++) acc[i] = init;
+    for (size_t i = 0; i < n_out; i++)
+        acc[i] = init;
     size_t n_in = (size_t)anvil__tensor_numel(x);
     walker w;
     walker_init(&w, x, ax);
@@ -254,10 +289,16 @@ static void reduce_int(reduce_kind k, const anvil__tensor *x, const reduce_axes 
         case R_MIN:
             if (int_less(uns, v, *a)) *a = v;
             break;
-        case R_PROD: *a = (int64_t)((uint64_t)*a * (uint64_t)v); break;
+        case R_PROD:
+            *a = (int64_t)((uint64_t)*a * (uint64_t)v);
+            break;
         case R_L2:
-        case R_SUMSQ: *a = (int64_t)((uint64_t)*a + (uint64_t)v * (uint64_t)v); break;
-        default: *a = (int64_t)((uint64_t)*a + (uint64_t)v); break;
+        case R_SUMSQ:
+            *a = (int64_t)((uint64_t)*a + (uint64_t)v * (uint64_t)v);
+            break;
+        default:
+            *a = (int64_t)((uint64_t)*a + (uint64_t)v);
+            break;
         }
     }
     for (size_t i = 0; i < n_out; i++) {

@@ -24,8 +24,7 @@ static anvil_status norm_axis(const anvil__op_ctx *ctx, int32_t r, int32_t *out)
     int64_t hi = old ? r : r - 1;
     if (axis < -(int64_t)r || axis > hi || (!old && r == 0))
         return anvil__node_error(ctx->node, ANVIL_STATUS_OUT_OF_RANGE,
-                                 "axis %lld is out of range for rank %d", (long long)axis,
-                                 (int)r);
+                                 "axis %lld is out of range for rank %d", (long long)axis, (int)r);
     *out = (int32_t)(axis < 0 ? axis + r : axis);
     return ANVIL_OK;
 }
@@ -35,12 +34,15 @@ static anvil_status geometry(const anvil__op_ctx *ctx, const anvil__tensor *x, s
     anvil_status s = norm_axis(ctx, r, &a);
     if (s != ANVIL_OK) return s;
     g->outer = 1, g->len = 1, g->inner = 1;
-    for (int32_t d = 0; d < a; d++) g->outer *= (size_t)x->dims[d];
+    for (int32_t d = 0; d < a; d++)
+        g->outer *= (size_t)x->dims[d];
     if (ctx->opset < 13) {
-        for (int32_t d = a; d < r; d++) g->len *= (size_t)x->dims[d];
+        for (int32_t d = a; d < r; d++)
+            g->len *= (size_t)x->dims[d];
     } else {
         g->len = (size_t)x->dims[a];
-        for (int32_t d = a + 1; d < r; d++) g->inner *= (size_t)x->dims[d];
+        for (int32_t d = a + 1; d < r; d++)
+            g->inner *= (size_t)x->dims[d];
     }
     return ANVIL_OK;
 }
@@ -92,7 +94,8 @@ anvil_status anvil__op_softmax_run(anvil__op_ctx *ctx) {
              * undefined; +inf max gives NaN too. Otherwise subtract the max for stability. */
             if (isinf(m) && m < 0) m = 0;
             double sum = 0;
-            for (size_t k = 0; k < g.len; k++) sum += exp(ld(x, base + k * g.inner) - m);
+            for (size_t k = 0; k < g.len; k++)
+                sum += exp(ld(x, base + k * g.inner) - m);
             double log_sum = log(sum);
             for (size_t k = 0; k < g.len; k++) {
                 double v = ld(x, base + k * g.inner) - m;

@@ -15,19 +15,24 @@ static void copy_row(uint8_t *dst, const uint8_t *src, size_t esize, int64_t n, 
     ptrdiff_t step = (ptrdiff_t)stride * (ptrdiff_t)esize;
     switch (esize) {
     case 1:
-        for (int64_t i = 0; i < n; i++, src += step) dst[i] = *src;
+        for (int64_t i = 0; i < n; i++, src += step)
+            dst[i] = *src;
         break;
     case 2:
-        for (int64_t i = 0; i < n; i++, src += step) memcpy(dst + 2 * i, src, 2);
+        for (int64_t i = 0; i < n; i++, src += step)
+            memcpy(dst + 2 * i, src, 2);
         break;
     case 4:
-        for (int64_t i = 0; i < n; i++, src += step) memcpy(dst + 4 * i, src, 4);
+        for (int64_t i = 0; i < n; i++, src += step)
+            memcpy(dst + 4 * i, src, 4);
         break;
     case 8:
-        for (int64_t i = 0; i < n; i++, src += step) memcpy(dst + 8 * i, src, 8);
+        for (int64_t i = 0; i < n; i++, src += step)
+            memcpy(dst + 8 * i, src, 8);
         break;
     default:
-        for (int64_t i = 0; i < n; i++, src += step) memcpy(dst + esize * (size_t)i, src, esize);
+        for (int64_t i = 0; i < n; i++, src += step)
+            memcpy(dst + esize * (size_t)i, src, esize);
         break;
     }
 }
@@ -97,8 +102,8 @@ anvil_status anvil__norm_axes(const anvil__node *n, int64_t *axes, size_t count,
         axes[i] = a < 0 ? a + rank : a;
         for (size_t j = 0; j < i; j++)
             if (axes[j] == axes[i])
-                return anvil__node_error(n, ANVIL_STATUS_INVALID_ARGUMENT,
-                                         "axis %lld is repeated", (long long)a);
+                return anvil__node_error(n, ANVIL_STATUS_INVALID_ARGUMENT, "axis %lld is repeated",
+                                         (long long)a);
     }
     return ANVIL_OK;
 }

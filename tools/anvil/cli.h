@@ -53,6 +53,8 @@ int cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 /* Prints "anvil <command>: <message>" and a hint to run `anvil help <command>` to stderr;
  * returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *command, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* Usage error for getopt_long's answer c ('?' unknown option, ':' missing argument). */
+int cli_bad_option(const char *command, int c, char **argv);
 
 /* Writes `name` as a file name stem into out (size > 1): every byte outside [A-Za-z0-9._-]
  * becomes '_', "" becomes "_", and it is cut to size - 1 bytes. Returns out. */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 const char cli_exit_codes_help[] =
     "EXIT CODES\n"
@@ -42,6 +43,14 @@ int cli_usage_error(const char *command, const char *fmt, ...) {
             command ? command : "");
     va_end(ap);
     return CLI_EXIT_USAGE;
+}
+
+int cli_bad_option(const char *command, int c, char **argv) {
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    if (c == ':') return cli_usage_error(command, "option '%s' needs an argument", arg);
+    if (optopt && strncmp(arg, "--", 2) != 0)
+        return cli_usage_error(command, "unknown option '-%c'", optopt);
+    return cli_usage_error(command, "unknown option '%s'", arg);
 }
 
 static bool name_char_ok(unsigned char c) {

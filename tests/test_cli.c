@@ -1,0 +1,211 @@
+/*
+ * test_cli.c — runs the built `anvil` tool (ANVIL_CLI_PATH) as a user would: help texts and exit
+ * codes (0 ok, 1 runtime error, 2 usage error), `inspect` and `run` on MobileNetV2 from
+ * ANVIL_SHARED_DIR/models, and the output-name sanitizer compiled in directly. The model checks
+ * are skipped when the shared folder is missing.
+ */
+#include "anvil.h"
+#include "check.h"
+
+#include "../tools/anvil/cli_util.c"
+
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef ANVIL_CLI_PATH
+#define ANVIL_CLI_PATH "build/anvil"
+#endif
+
+#define MODEL_DIR ANVIL_SHARED_DIR "/models/mobilenet_v2"
+
+static char out_buf[1 << 16];
+
+/* Runs `anvil <args>` through the shell; keeps stdout (or stderr when want_stderr) in out_buf
+ * and returns the exit code (-1 when it did not exit normally). */
+static int run_cli(const char *args, bool want_stderr) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' %s %s", ANVIL_CLI_PATH, args,
+             want_stderr ? "2>&1 >/dev/null" : "2>/dev/null");
+    out_buf[0] = '\0';
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        fprintf(stderr, "popen(%s) failed\n", cmd);
+        return -1;
+    }
+    size_t len = 0, n;
+    while ((n = fread(out_buf + len, 1, sizeof out_buf - 1 - len, p)) > 0) len += n;
+    out_buf[len] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void check_help(void) {
+    CHECK_EQ(run_cli("--help", false), 0);
+    CHECK_CONTAINS(out_buf, "EXIT CODES");
+    CHECK_CONTAINS(out_buf, "inspect");
+    CHECK_CONTAINS(out_buf, "run");
+    const char *forms[] = {"help run", "run --help", "inspect -h", "help inspect", "help"};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        CHECK_EQ(run_cli(forms[i], false), 0);
+        CHECK_CONTAINS(out_buf, "EXIT CODES");
+        CHECK_CONTAINS(out_buf, "USAGE");
+    }
+    CHECK_EQ(run_cli("help run", false), 0);
+    CHECK_CONTAINS(out_buf, "--input");
+    CHECK_CONTAINS(out_buf, "EXAMPLES");
+    CHECK_EQ(run_cli("--version", false), 0);
+    CHECK_CONTAINS(out_buf, ANVIL_VERSION_STRING);
+}
+
+static void check_usage_errors(void) {
+    CHECK_EQ(run_cli("", true), 2);
+    CHECK_EQ(run_cli("frobnicate", true), 2);
+    CHECK_CONTAINS(out_buf, "unknown command 'frobnicate'");
+    CHECK_CONTAINS(out_buf, "inspect");
+    CHECK_CONTAINS(out_buf, "run");
+    CHECK_EQ(run_cli("help frobnicate", true), 2);
+    CHECK_EQ(run_cli("--frobnicate", true), 2);
+    CHECK_EQ(run_cli("inspect", true), 2);
+    CHECK_CONTAINS(out_buf, "missing MODEL");
+    CHECK_EQ(run_cli("inspect a.onnx b.onnx", true), 2);
+    CHECK_EQ(run_cli("run", true), 2);
+    CHECK_EQ(run_cli("run x.onnx --bogus", true), 2);
+    CHECK_CONTAINS(out_buf, "--bogus");
+    CHECK_EQ(run_cli("run x.onnx -i", true), 2);
+    CHECK_CONTAINS(out_buf, "needs an argument");
+    /* A missing model file is a runtime error, reported with the library's status text. */
+    CHECK_EQ(run_cli("inspect /nonexistent/model.onnx", true), 1);
+    CHECK_CONTAINS(out_buf, "anvil: ");
+    CHECK_CONTAINS(out_buf, "/nonexistent/model.onnx");
+}
+
+static bool file_exists(const char *path) { return access(path, F_OK) == 0; }
+
+/* Checks an .npy the tool wrote against the stored reference output. */
+static void check_output_file(const char *path) {
+    anvil_tensor_list *got = NULL, *ref = NULL;
+    CHECK_OK(anvil_npy_read(path, &got));
+    CHECK_OK(anvil_npy_read(MODEL_DIR "/v1.output_0.npy", &ref));
+    if (!got || !ref) {
+        anvil_tensor_list_destroy(got);
+        anvil_tensor_list_destroy(ref);
+        return;
+    }
+    const anvil_tensor *a = anvil_tensor_list_get(got, 0), *b = anvil_tensor_list_get(ref, 0);
+    CHECK_EQ(a->dtype, ANVIL_DTYPE_F32);
+    CHECK_EQ(a->rank, b->rank);
+    CHECK_EQ(a->bytes, b->bytes);
+    if (a->dtype == ANVIL_DTYPE_F32 && b->dtype == ANVIL_DTYPE_F32 && a->bytes == b->bytes) {
+        const float *x = a->data, *y = b->data;
+        double max_err = 0, max_ref = 0;
+        for (size_t i = 0; i < a->bytes / 4; i++) {
+            double e = fabs((double)x[i] - (double)y[i]);
+            if (!(e <= max_err)) max_err = e;
+            if (fabs((double)y[i]) > max_ref) max_ref = fabs((double)y[i]);
+        }
+        CHECK(max_ref > 0);
+        CHECK(max_err <= 1e-4 * max_ref);
+    }
+    anvil_tensor_list_destroy(got);
+    anvil_tensor_list_destroy(ref);
+}
+
+static void check_model_commands(const char *tmp) {
+    char args[4096], path[4096];
+    CHECK_EQ(run_cli("inspect '" MODEL_DIR "/v1.onnx'", false), 0);
+    CHECK_CONTAINS(out_buf, "input");
+    CHECK_CONTAINS(out_buf, "[1, 3, 224, 224]");
+    CHECK_CONTAINS(out_buf, "Conv");
+    CHECK_CONTAINS(out_buf, "opset");
+    CHECK_CONTAINS(out_buf, "parameters");
+
+    /* NAME=FILE form, into a folder that does not exist yet (created with its parent). */
+    snprintf(args, sizeof args,
+             "run '" MODEL_DIR "/v1.onnx' -i input='" MODEL_DIR "/input_0.npy' -o '%s/a/b'", tmp);
+    CHECK_EQ(run_cli(args, false), 0);
+    CHECK_CONTAINS(out_buf, "output f32 [1, 1000]");
+    snprintf(path, sizeof path, "%s/a/b/output.npy", tmp);
+    CHECK(file_exists(path));
+    check_output_file(path);
+    unlink(path);
+
+    /* Bare FILE form for a single-input model, --reference accepted. */
+    snprintf(args, sizeof args,
+             "run '" MODEL_DIR "/v1.onnx' --reference -i '" MODEL_DIR "/input_0.npy' -o '%s'",
+             tmp);
+    CHECK_EQ(run_cli(args, false), 0);
+    snprintf(path, sizeof path, "%s/output.npy", tmp);
+    CHECK(file_exists(path));
+    check_output_file(path);
+    unlink(path);
+
+    /* No input: the library's MISSING_INPUT message, naming the input, its dtype and shape. */
+    CHECK_EQ(run_cli("run '" MODEL_DIR "/v1.onnx'", true), 1);
+    CHECK_CONTAINS(out_buf, "anvil: missing input: ");
+    CHECK_CONTAINS(out_buf, "input");
+    CHECK_CONTAINS(out_buf, "1x3x224x224");
+
+    CHECK_EQ(run_cli("run '" MODEL_DIR "/v1.onnx' -i nosuch=x.npy", true), 2);
+    CHECK_CONTAINS(out_buf, "no input 'nosuch'");
+    CHECK_CONTAINS(out_buf, "input (f32 [1, 3, 224, 224])");
+    CHECK_EQ(run_cli("run '" MODEL_DIR "/v1.onnx' -i input=/nonexistent.npy", true), 1);
+    CHECK_CONTAINS(out_buf, "anvil: ");
+    snprintf(args, sizeof args, "run '" MODEL_DIR "/v1.onnx' -i input='" MODEL_DIR
+             "/input_0.npy' -i input='" MODEL_DIR "/input_0.npy'");
+    CHECK_EQ(run_cli(args, true), 2);
+    CHECK_CONTAINS(out_buf, "given twice");
+    snprintf(path, sizeof path, "%s/a/b", tmp);
+    rmdir(path);
+    snprintf(path, sizeof path, "%s/a", tmp);
+    rmdir(path);
+}
+
+static void check_helpers(void) {
+    char buf[64];
+    CHECK_STR_EQ(cli_sanitize_name("output", buf, sizeof buf), "output");
+    CHECK_STR_EQ(cli_sanitize_name("a/b:c d", buf, sizeof buf), "a_b_c_d");
+    CHECK_STR_EQ(cli_sanitize_name("../../etc/passwd", buf, sizeof buf), ".._.._etc_passwd");
+    CHECK_STR_EQ(cli_sanitize_name("onnx::Conv_538", buf, sizeof buf), "onnx__Conv_538");
+    CHECK_STR_EQ(cli_sanitize_name("x.y-z_0", buf, sizeof buf), "x.y-z_0");
+    CHECK_STR_EQ(cli_sanitize_name("caf\xc3\xa9", buf, sizeof buf), "caf__");
+    CHECK_STR_EQ(cli_sanitize_name("", buf, sizeof buf), "_");
+    CHECK_STR_EQ(cli_sanitize_name(NULL, buf, sizeof buf), "_");
+    CHECK_STR_EQ(cli_sanitize_name("abcdef", buf, 4), "abc");
+
+    CHECK_STR_EQ(cli_format_count(0, buf, sizeof buf), "0");
+    CHECK_STR_EQ(cli_format_count(999, buf, sizeof buf), "999");
+    CHECK_STR_EQ(cli_format_count(1000, buf, sizeof buf), "1,000");
+    CHECK_STR_EQ(cli_format_count(14019488, buf, sizeof buf), "14,019,488");
+    CHECK_STR_EQ(cli_format_bytes(512, buf, sizeof buf), "512 B");
+    CHECK_STR_EQ(cli_format_bytes(1536, buf, sizeof buf), "1.5 KiB");
+    CHECK_STR_EQ(cli_format_bytes(14019488, buf, sizeof buf), "13.4 MiB");
+
+    int64_t dims[3] = {-1, 3, -1};
+    const char *names[3] = {"batch", NULL, NULL};
+    CHECK_STR_EQ(cli_format_shape(3, dims, names, buf, sizeof buf), "[batch, 3, ?]");
+    CHECK_STR_EQ(cli_format_shape(0, dims, NULL, buf, sizeof buf), "[]");
+    CHECK_STR_EQ(cli_format_shape(-1, dims, NULL, buf, sizeof buf), "[...]");
+    CHECK_STR_EQ(cli_format_shape(3, dims, names, buf, 6), "[batc");
+}
+
+int main(void) {
+    check_helpers();
+    if (!file_exists(ANVIL_CLI_PATH)) {
+        fprintf(stderr, "CLI not built at %s\n", ANVIL_CLI_PATH);
+        return 1;
+    }
+    check_help();
+    check_usage_errors();
+    char tmp[] = "/tmp/anvil_test_cli_XXXXXX";
+    if (!file_exists(MODEL_DIR "/v1.onnx")) {
+        printf("%s missing: model checks skipped\n", MODEL_DIR);
+    } else if (!mkdtemp(tmp)) {
+        perror("mkdtemp");
+        check_failures_++;
+    } else {
+        check_model_commands(tmp);
+        rmdir(tmp);
+    }
+    return check_exit();
+}
