@@ -50,7 +50,10 @@ const char *anvil_version(void);
     X(OUT_OF_RANGE, 10, "value out of range")                                                 \
     X(LIMIT_EXCEEDED, 11, "size limit exceeded")                                              \
     X(MISSING_INPUT, 12, "missing input")                                                     \
-    X(INTERNAL, 13, "internal error")
+    X(INTERNAL, 13, "internal error")                                                         \
+    X(NEEDS_WEIGHTS, 14, "engine needs weights")                                              \
+    X(VERSION_MISMATCH, 15, "version mismatch")                                               \
+    X(CHECKSUM_MISMATCH, 16, "checksum mismatch")
 
 typedef enum anvil_status {
 #define ANVIL_X_(name, value, text) ANVIL_STATUS_##name = value,
@@ -230,6 +233,148 @@ anvil_status anvil_npy_read(const char *path, anvil_tensor_list **out);
 anvil_status anvil_npy_read_memory(const void *data, size_t size, anvil_tensor_list **out);
 /* Writes a tensor (borrowed) as a .npy v1 file (v2 if the header needs it), atomically. */
 anvil_status anvil_npy_write(const char *path, const anvil_tensor *tensor);
+
+
+/* ---------------------------------------------------------------------------------------------
+ * Engines: a model compiled for one backend. Compile once (passes, tactic choice with
+ * autotuning, memory plan, weight packing), then run many times from any number of threads,
+ * save and load. Every engine weight buffer is a *slot* produced by a recorded *recipe* over the
+ * model's source weights (DESIGN §2), so an engine can be refitted without compiling again.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct anvil_engine anvil_engine;
+/* Per-thread execution state (scratch memory, arena). One context serves one run at a time. */
+typedef struct anvil_context anvil_context;
+
+typedef enum anvil_backend {
+    ANVIL_BACKEND_CPU = 0,  /* oneDNN + plain C kernels */
+    ANVIL_BACKEND_CUDA = 1, /* cuDNN / cuBLASLt / CUDA C (when built with CUDA) */
+    ANVIL_BACKEND_COUNT
+} anvil_backend;
+
+typedef enum anvil_precision {
+    ANVIL_PRECISION_F32 = 0,
+    ANVIL_PRECISION_BF16 = 1, /* opt-in; needs a CPU with avx512_bf16 (UNSUPPORTED otherwise) */
+    ANVIL_PRECISION_COUNT
+} anvil_precision;
+
+/* Passes, for anvil_compile_options.disabled_passes (a bit mask of 1u << ANVIL_PASS_x). */
+typedef enum anvil_pass {
+    ANVIL_PASS_CONSTANT_FOLDING = 0,
+    ANVIL_PASS_FOLD_BATCHNORM = 1,
+    ANVIL_PASS_FUSE_ACTIVATION = 2,
+    ANVIL_PASS_FUSE_RESIDUAL = 3,
+    ANVIL_PASS_PATTERNS = 4, /* LayerNorm and GELU written as basic ops */
+    ANVIL_PASS_ELIMINATE = 5, /* identity, dropout, transpose/reshape pairs */
+    ANVIL_PASS_DEAD_CODE = 6,
+    ANVIL_PASS_LAYOUT = 7, /* blocked layouts chosen by the backend; off: plain layouts */
+    ANVIL_PASS_COUNT
+} anvil_pass;
+
+/* An optimization profile for one input: the range of shapes the engine must accept and the
+ * shape to optimize (and autotune) for. Dims fixed by the model must equal theirs. */
+typedef struct anvil_input_profile {
+    const char *name; /* model input name (borrowed during compile; copied into the engine) */
+    int32_t rank;
+    int64_t min[ANVIL_MAX_RANK];
+    int64_t opt[ANVIL_MAX_RANK];
+    int64_t max[ANVIL_MAX_RANK];
+} anvil_input_profile;
+
+/* Progress of a long operation: stage ("passes", "autotune", "pack"), fraction in [0, 1]. */
+typedef void (*anvil_progress_fn)(void *user, const char *stage, double fraction);
+
+typedef struct anvil_compile_options {
+    anvil_backend backend;     /* default CPU */
+    int32_t threads;           /* threads per run; 0 = one per core (default) */
+    anvil_precision precision; /* default F32 */
+    int32_t refittable;        /* default 1: keep recipes so the engine can be refitted. It costs
+                                  nothing at run time; 0 exists to measure that parity. */
+    const anvil_input_profile *profiles; /* borrowed during compile; NULL: every dynamic dim
+                                            must be given by a profile or defaults to 1 */
+    size_t n_profiles;
+    int32_t opt_level;        /* 0: no passes; 1: folding and elimination; 2 (default): all */
+    int32_t autotune;         /* default 1: time candidate tactics on the opt shape */
+    uint32_t disabled_passes; /* bit mask of 1u << anvil_pass */
+    anvil_progress_fn progress; /* optional */
+    void *progress_user;
+} anvil_compile_options;
+
+anvil_compile_options anvil_compile_options_default(void);
+
+/* Compiles `model` (borrowed; the engine keeps no reference to it). On success *out is an
+ * engine with its weights packed. Errors: UNSUPPORTED (backend, precision or an op the backend
+ * cannot run), INVALID_ARGUMENT (bad profile: names an unknown input, min > opt > max, or
+ * contradicts a fixed dim), and the passes' errors. Thread-safe for distinct outputs. */
+anvil_status anvil_engine_compile(const anvil_model *model, const anvil_compile_options *options,
+                                  anvil_engine **out);
+void anvil_engine_destroy(anvil_engine *engine);
+
+/* A context for running `engine` (borrowed; must outlive the context). */
+anvil_status anvil_context_create(const anvil_engine *engine, anvil_context **out);
+void anvil_context_destroy(anvil_context *context);
+
+/* Runs the engine. inputs as for anvil_model_run_reference (by name, or by position when name
+ * is NULL); every input shape must lie inside the engine's profiles (SHAPE_MISMATCH naming the
+ * input, the dim, the value and the range otherwise; nothing runs). *out receives one tensor
+ * per engine output. A stripped engine that was not refitted returns
+ * ANVIL_STATUS_NEEDS_WEIGHTS. Thread-safety: one call per context at a time; any number of
+ * contexts of one engine may run concurrently. */
+anvil_status anvil_engine_run(anvil_context *context, const anvil_tensor *inputs, size_t n_inputs,
+                              anvil_tensor_list **out);
+
+/* Engine queries (thread-safe). */
+size_t anvil_engine_input_count(const anvil_engine *engine);
+size_t anvil_engine_output_count(const anvil_engine *engine);
+/* Dims that vary are -1 in the descriptor; the profile of a dynamic input is available with
+ * anvil_engine_profile. */
+anvil_status anvil_engine_input(const anvil_engine *engine, size_t index, anvil_tensor_desc *out);
+anvil_status anvil_engine_output(const anvil_engine *engine, size_t index,
+                                 anvil_tensor_desc *out);
+anvil_status anvil_engine_profile(const anvil_engine *engine, size_t input_index,
+                                  anvil_input_profile *out);
+
+typedef struct anvil_engine_info {
+    anvil_backend backend;
+    anvil_precision precision;
+    int32_t threads;
+    int32_t refittable;
+    int32_t needs_weights;     /* 1 for a stripped engine not yet refitted */
+    size_t layer_count;        /* executed steps */
+    size_t slot_count;         /* weight buffers */
+    size_t weight_bytes;       /* bytes of all slots */
+    size_t source_count;       /* source weights the recipes read */
+    size_t arena_bytes;        /* activation arena at the opt shapes, after reuse */
+    size_t activation_bytes;   /* sum of all intermediate tensors at the opt shapes (no reuse) */
+    double compile_seconds;    /* time anvil_engine_compile took (0 for a loaded engine) */
+} anvil_engine_info;
+anvil_status anvil_engine_get_info(const anvil_engine *engine, anvil_engine_info *out);
+
+typedef struct anvil_layer_info {
+    const char *name;   /* node name */
+    const char *op;     /* op type, e.g. "Conv" */
+    const char *tactic; /* e.g. "onednn:conv", "ref" */
+    const char *fused;  /* fused ops, e.g. "BatchNormalization+Relu", "" if none */
+    int32_t rank;       /* output 0 at the opt shapes */
+    int64_t dims[ANVIL_MAX_RANK];
+} anvil_layer_info;
+/* Strings are owned by the engine. */
+anvil_status anvil_engine_layer(const anvil_engine *engine, size_t index, anvil_layer_info *out);
+
+typedef struct anvil_save_options {
+    int32_t stripped; /* 1: save plan and recipes without weights (needs a refit after load) */
+} anvil_save_options;
+anvil_save_options anvil_save_options_default(void);
+
+/* Saves atomically (temp file, fsync, rename). options may be NULL (defaults). */
+anvil_status anvil_engine_save(const anvil_engine *engine, const char *path,
+                               const anvil_save_options *options);
+/* Loads an engine file. Weights are mmapped in place (64-byte aligned). Errors: IO_ERROR,
+ * PARSE_ERROR (wrong magic, truncated, counts or offsets out of range), VERSION_MISMATCH
+ * (format newer than this library, other backend library version), CHECKSUM_MISMATCH,
+ * UNSUPPORTED (backend not built or not available here). Messages name both values. */
+anvil_status anvil_engine_load(const char *path, anvil_engine **out);
+/* As anvil_engine_load from bytes (copied). */
+anvil_status anvil_engine_load_memory(const void *data, size_t size, anvil_engine **out);
 
 #ifdef __cplusplus
 }

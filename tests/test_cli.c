@@ -9,6 +9,8 @@
 
 #include "../tools/anvil/cli_util.c"
 
+#include "onnx.pb-c.h"
+
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -161,6 +163,116 @@ static void check_model_commands(const char *tmp) {
     rmdir(path);
 }
 
+/* Fills a ValueInfoProto "name: f32[2]" (all parts point into the caller's storage). */
+typedef struct value_info {
+    Onnx__ValueInfoProto vi;
+    Onnx__TypeProto type;
+    Onnx__TypeProto__Tensor tensor;
+    Onnx__TensorShapeProto shape;
+    Onnx__TensorShapeProto__Dimension dim, *dims[1];
+} value_info;
+
+static Onnx__ValueInfoProto *f32_vec2(value_info *v, const char *name) {
+    onnx__value_info_proto__init(&v->vi);
+    onnx__type_proto__init(&v->type);
+    onnx__type_proto__tensor__init(&v->tensor);
+    onnx__tensor_shape_proto__init(&v->shape);
+    onnx__tensor_shape_proto__dimension__init(&v->dim);
+    v->dim.value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+    v->dim.dim_value = 2;
+    v->dims[0] = &v->dim;
+    v->shape.n_dim = 1;
+    v->shape.dim = v->dims;
+    v->tensor.has_elem_type = 1;
+    v->tensor.elem_type = 1; /* FLOAT */
+    v->tensor.shape = &v->shape;
+    v->type.value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    v->type.tensor_type = &v->tensor;
+    v->vi.name = (char *)name;
+    v->vi.type = &v->type;
+    return &v->vi;
+}
+
+/* Writes a model with inputs x, y:0 and outputs "a/b" = Identity(x), "a_b" = Identity(y:0):
+ * two output names that sanitize to the same file stem. */
+static bool write_odd_names_model(const char *path) {
+    value_info vx, vy, va, vb;
+    Onnx__ValueInfoProto *ins[2] = {f32_vec2(&vx, "x"), f32_vec2(&vy, "y:0")};
+    Onnx__ValueInfoProto *outs[2] = {f32_vec2(&va, "a/b"), f32_vec2(&vb, "a_b")};
+    char *n1_in[] = {"x"}, *n1_out[] = {"a/b"}, *n2_in[] = {"y:0"}, *n2_out[] = {"a_b"};
+    Onnx__NodeProto n1, n2, *nodes[2] = {&n1, &n2};
+    onnx__node_proto__init(&n1);
+    onnx__node_proto__init(&n2);
+    n1.op_type = n2.op_type = "Identity";
+    n1.n_input = n1.n_output = n2.n_input = n2.n_output = 1;
+    n1.input = n1_in, n1.output = n1_out, n2.input = n2_in, n2.output = n2_out;
+    Onnx__GraphProto g;
+    onnx__graph_proto__init(&g);
+    g.name = "odd_names";
+    g.n_node = 2, g.node = nodes, g.n_input = 2, g.input = ins, g.n_output = 2, g.output = outs;
+    Onnx__OperatorSetIdProto opset, *opsets[1] = {&opset};
+    onnx__operator_set_id_proto__init(&opset);
+    opset.domain = "";
+    opset.has_version = 1, opset.version = 14;
+    Onnx__ModelProto m;
+    onnx__model_proto__init(&m);
+    m.has_ir_version = 1, m.ir_version = 8;
+    m.n_opset_import = 1, m.opset_import = opsets;
+    m.graph = &g;
+    size_t size = onnx__model_proto__get_packed_size(&m);
+    uint8_t *buf = malloc(size);
+    FILE *f = fopen(path, "wb");
+    bool ok = buf && f && onnx__model_proto__pack(&m, buf) == size &&
+              fwrite(buf, 1, size, f) == size;
+    if (f && fclose(f) != 0) ok = false;
+    free(buf);
+    return ok;
+}
+
+static bool npy_equals(const char *path, const float *expect) {
+    anvil_tensor_list *l = NULL;
+    if (anvil_npy_read(path, &l) != ANVIL_OK) return false;
+    const anvil_tensor *t = anvil_tensor_list_get(l, 0);
+    bool ok = t->dtype == ANVIL_DTYPE_F32 && t->rank == 1 && t->dims[0] == 2 &&
+              memcmp(t->data, expect, 2 * sizeof(float)) == 0;
+    anvil_tensor_list_destroy(l);
+    return ok;
+}
+
+/* Output names with characters outside [A-Za-z0-9._-], two of them clashing once sanitized,
+ * and input names with ':' given as NAME=FILE. */
+static void check_odd_names(const char *tmp) {
+    char model[4096], xf[4096], yf[4096], args[16384], a[4096], b[4096];
+    snprintf(model, sizeof model, "%s/odd.onnx", tmp);
+    snprintf(xf, sizeof xf, "%s/x.npy", tmp);
+    snprintf(yf, sizeof yf, "%s/y.npy", tmp);
+    snprintf(a, sizeof a, "%s/out/a_b.npy", tmp);
+    snprintf(b, sizeof b, "%s/out/a_b_2.npy", tmp);
+    float x[2] = {1.5f, -2.0f}, y[2] = {3.25f, 4.0f};
+    anvil_tensor tx = {NULL, ANVIL_DTYPE_F32, 1, {2}, x, sizeof x};
+    anvil_tensor ty = {NULL, ANVIL_DTYPE_F32, 1, {2}, y, sizeof y};
+    CHECK(write_odd_names_model(model));
+    CHECK_OK(anvil_npy_write(xf, &tx));
+    CHECK_OK(anvil_npy_write(yf, &ty));
+    snprintf(args, sizeof args, "run '%s' -i 'y:0=%s' -i x='%s' -o '%s/out'", model, yf, xf, tmp);
+    CHECK_EQ(run_cli(args, false), 0);
+    CHECK_CONTAINS(out_buf, "a/b f32 [2] -> ");
+    CHECK_CONTAINS(out_buf, "/out/a_b.npy");
+    CHECK_CONTAINS(out_buf, "/out/a_b_2.npy");
+    CHECK(npy_equals(a, x));
+    CHECK(npy_equals(b, y));
+    snprintf(args, sizeof args, "run '%s' -i '%s'", model, xf);
+    CHECK_EQ(run_cli(args, true), 2); /* two inputs: NAME= is needed */
+    CHECK_CONTAINS(out_buf, "y:0 (f32 [2])");
+    unlink(a);
+    unlink(b);
+    unlink(model);
+    unlink(xf);
+    unlink(yf);
+    snprintf(a, sizeof a, "%s/out", tmp);
+    rmdir(a);
+}
+
 static void check_helpers(void) {
     char buf[64];
     CHECK_STR_EQ(cli_sanitize_name("output", buf, sizeof buf), "output");
@@ -198,14 +310,16 @@ int main(void) {
     check_help();
     check_usage_errors();
     char tmp[] = "/tmp/anvil_test_cli_XXXXXX";
+    if (!mkdtemp(tmp)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    check_odd_names(tmp);
     if (!file_exists(MODEL_DIR "/v1.onnx")) {
         printf("%s missing: model checks skipped\n", MODEL_DIR);
-    } else if (!mkdtemp(tmp)) {
-        perror("mkdtemp");
-        check_failures_++;
     } else {
         check_model_commands(tmp);
-        rmdir(tmp);
     }
+    rmdir(tmp);
     return check_exit();
 }

@@ -55,7 +55,8 @@ static void attr_ints(nn_case *c, const char *name, int n, ...) {
     a->ints = anvil__malloc_array((size_t)(n ? n : 1), sizeof *a->ints);
     va_list ap;
     va_start(ap, n);
-    for (int i = 0; i < n; i++) a->ints[i] = va_arg(ap, int);
+    for (int i = 0; i < n; i++)
+        a->ints[i] = va_arg(ap, int);
     va_end(ap);
 }
 
@@ -84,7 +85,8 @@ static void set_input(nn_case *c, int i, anvil_dtype dt, const void *data, ...) 
     va_list ap;
     va_start(ap, data);
     int32_t rank = 0;
-    for (int v; (v = va_arg(ap, int)) >= 0;) t->dims[rank++] = v;
+    for (int v; (v = va_arg(ap, int)) >= 0;)
+        t->dims[rank++] = v;
     va_end(ap);
     t->dtype = dt;
     t->rank = rank;
@@ -100,13 +102,15 @@ static anvil_status run_case(nn_case *c) {
     const anvil__op_def *def = anvil__op_get(node->op);
     anvil__op_ctx ctx = {node, c->g->opset, c->n_in, c->inp, c->n_out, c->outp, NULL, NULL};
     s = def->infer(&ctx);
-    for (int o = 0; s == ANVIL_OK && o < c->n_out; o++) s = anvil__tensor_alloc(&c->out[o]);
+    for (int o = 0; s == ANVIL_OK && o < c->n_out; o++)
+        s = anvil__tensor_alloc(&c->out[o]);
     if (s == ANVIL_OK) s = def->run(&ctx);
     return s;
 }
 
 static void case_free(nn_case *c) {
-    for (int o = 0; o < c->n_out; o++) anvil__free(c->out[o].data);
+    for (int o = 0; o < c->n_out; o++)
+        anvil__free(c->out[o].data);
     anvil__graph_destroy(c->g);
 }
 
@@ -114,7 +118,8 @@ static void check_dims(const anvil__tensor *t, int rank, ...) {
     CHECK_EQ(t->rank, rank);
     va_list ap;
     va_start(ap, rank);
-    for (int d = 0; d < rank && d < t->rank; d++) CHECK_EQ(t->dims[d], va_arg(ap, int));
+    for (int d = 0; d < rank && d < t->rank; d++)
+        CHECK_EQ(t->dims[d], va_arg(ap, int));
     va_end(ap);
 }
 
@@ -206,8 +211,10 @@ static void conv2d_compare(const conv2d_cfg *q, bool bias) {
 static void test_conv_hand(void) {
     /* 5x5 input 0..24, 3x3 ones, pad 1: each output sums the in-bounds 3x3 neighbourhood. */
     float x[25], w[9];
-    for (int i = 0; i < 25; i++) x[i] = (float)i;
-    for (int i = 0; i < 9; i++) w[i] = 1.0f;
+    for (int i = 0; i < 25; i++)
+        x[i] = (float)i;
+    for (int i = 0; i < 9; i++)
+        w[i] = 1.0f;
     nn_case c;
     case_init(&c, "Conv", 2, 1);
     set_input(&c, 0, ANVIL_DTYPE_F32, x, 1, 1, 5, 5, -1);
@@ -217,7 +224,7 @@ static void test_conv_hand(void) {
     check_dims(&c.out[0], 4, 1, 1, 5, 5);
     const float *y = c.out[0].data;
     if (y) {
-        CHECK_NEAR(y[0], 0 + 1 + 5 + 6, 0);                          /* corner */
+        CHECK_NEAR(y[0], 0 + 1 + 5 + 6, 0);                            /* corner */
         CHECK_NEAR(y[12], 6 + 7 + 8 + 11 + 12 + 13 + 16 + 17 + 18, 0); /* centre */
         CHECK_NEAR(y[24], 18 + 19 + 23 + 24, 0);
         CHECK_NEAR(y[2], 1 + 2 + 3 + 6 + 7 + 8, 0); /* top edge */
@@ -352,7 +359,8 @@ static void test_conv_transpose(void) {
     fill(b, sizeof b / 4, 7);
     float *want = calloc((size_t)(N * MG * G * oh * ow), 4);
     for (int m = 0; m < MG * G; m++)
-        for (int i = 0; i < oh * ow; i++) want[m * oh * ow + i] = b[m];
+        for (int i = 0; i < oh * ow; i++)
+            want[m * oh * ow + i] = b[m];
     for (int c = 0; c < C; c++)
         for (int ih = 0; ih < H; ih++)
             for (int iw = 0; iw < W; iw++)
@@ -412,7 +420,8 @@ static void test_conv_transpose(void) {
 
 static void test_pools(void) {
     float x[16];
-    for (int i = 0; i < 16; i++) x[i] = (float)((i * 7) % 16); /* 0 7 14 5 12 3 10 1 8 15 ... */
+    for (int i = 0; i < 16; i++)
+        x[i] = (float)((i * 7) % 16); /* 0 7 14 5 12 3 10 1 8 15 ... */
     nn_case c;
     /* MaxPool 2x2 stride 2 with Indices, row- and column-major. */
     for (int order = 0; order < 2; order++) {
@@ -449,7 +458,8 @@ static void test_pools(void) {
         attr_int(&c, "count_include_pad", inc);
         CHECK_OK(run_case(&c));
         check_dims(&c.out[0], 4, 1, 1, 4, 4);
-        if (c.out[0].data) CHECK_NEAR(((float *)c.out[0].data)[0], (0 + 7 + 12 + 3) / (inc ? 9.0 : 4.0), 1e-6);
+        if (c.out[0].data)
+            CHECK_NEAR(((float *)c.out[0].data)[0], (0 + 7 + 12 + 3) / (inc ? 9.0 : 4.0), 1e-6);
         case_free(&c);
     }
 
@@ -490,8 +500,8 @@ static void test_pools(void) {
         CHECK_EQ(y[3], 200);
     }
     case_free(&c);
-    uint16_t h[4] = {anvil__f32_to_f16(-1.5f), anvil__f32_to_f16(-0.25f),
-                     anvil__f32_to_f16(-3.0f), anvil__f32_to_f16(2.0f)};
+    uint16_t h[4] = {anvil__f32_to_f16(-1.5f), anvil__f32_to_f16(-0.25f), anvil__f32_to_f16(-3.0f),
+                     anvil__f32_to_f16(2.0f)};
     case_init(&c, "MaxPool", 1, 1);
     set_input(&c, 0, ANVIL_DTYPE_F16, h, 1, 1, 4, -1);
     attr_ints(&c, "kernel_shape", 1, 3);
@@ -505,7 +515,8 @@ static void test_pools(void) {
 
     /* Global pools over 3-D spatial. */
     float g[2 * 8];
-    for (int i = 0; i < 16; i++) g[i] = (float)i;
+    for (int i = 0; i < 16; i++)
+        g[i] = (float)i;
     for (int max = 0; max < 2; max++) {
         case_init(&c, max ? "GlobalMaxPool" : "GlobalAveragePool", 1, 1);
         set_input(&c, 0, ANVIL_DTYPE_F32, g, 1, 2, 2, 2, 2, -1);
@@ -545,7 +556,8 @@ static void test_matmul(void) {
                 for (int r = 0; r < 2; r++)
                     for (int s = 0; s < 2; s++) {
                         float acc = 0;
-                        for (int k = 0; k < 3; k++) acc += a[(i * 2 + r) * 3 + k] * b[(j * 3 + k) * 2 + s];
+                        for (int k = 0; k < 3; k++)
+                            acc += a[(i * 2 + r) * 3 + k] * b[(j * 3 + k) * 2 + s];
                         want[((i * 3 + j) * 2 + r) * 2 + s] = acc;
                     }
         check_close(c.out[0].data, want, 24);
@@ -559,8 +571,7 @@ static void test_matmul(void) {
     set_input(&c, 1, ANVIL_DTYPE_F32, b, 2, 3, 2, -1);
     CHECK_OK(run_case(&c));
     check_dims(&c.out[0], 2, 2, 2);
-    if (c.out[0].data)
-        CHECK_NEAR(((float *)c.out[0].data)[3], b[7] + 2 * b[9] + 3 * b[11], 1e-5);
+    if (c.out[0].data) CHECK_NEAR(((float *)c.out[0].data)[3], b[7] + 2 * b[9] + 3 * b[11], 1e-5);
     case_free(&c);
     case_init(&c, "MatMul", 2, 1);
     set_input(&c, 0, ANVIL_DTYPE_F32, v, 3, -1);
@@ -603,7 +614,8 @@ static void test_matmul(void) {
     for (int i = 0; i < M; i++)
         for (int j = 0; j < NN; j++) {
             double acc = 0;
-            for (int k = 0; k < K; k++) acc += (double)ba[i * K + k] * bb[k * NN + j];
+            for (int k = 0; k < K; k++)
+                acc += (double)ba[i * K + k] * bb[k * NN + j];
             want[i * NN + j] = (float)acc;
         }
     case_init(&c, "MatMul", 2, 1);
@@ -657,10 +669,14 @@ static void test_gemm(void) {
                 want[i * NN + j] = (float)(1.5 * acc - 2.0 * C[i]);
             }
         case_init(&c, "Gemm", 3, 1);
-        if (ta) set_input(&c, 0, ANVIL_DTYPE_F32, A, K, m, -1);
-        else set_input(&c, 0, ANVIL_DTYPE_F32, A, m, K, -1);
-        if (tb) set_input(&c, 1, ANVIL_DTYPE_F32, B, NN, K, -1);
-        else set_input(&c, 1, ANVIL_DTYPE_F32, B, K, NN, -1);
+        if (ta)
+            set_input(&c, 0, ANVIL_DTYPE_F32, A, K, m, -1);
+        else
+            set_input(&c, 0, ANVIL_DTYPE_F32, A, m, K, -1);
+        if (tb)
+            set_input(&c, 1, ANVIL_DTYPE_F32, B, NN, K, -1);
+        else
+            set_input(&c, 1, ANVIL_DTYPE_F32, B, K, NN, -1);
         set_input(&c, 2, ANVIL_DTYPE_F32, C, m, 1, -1);
         attr_int(&c, "transA", ta);
         attr_int(&c, "transB", tb);
@@ -690,11 +706,13 @@ static void einsum1(const char *eq, const float *x, int rank, const int *dims, i
     case_init(&c, "Einsum", 1, 1);
     set_input(&c, 0, ANVIL_DTYPE_F32, x, -1);
     c.in[0].rank = rank;
-    for (int d = 0; d < rank; d++) c.in[0].dims[d] = dims[d];
+    for (int d = 0; d < rank; d++)
+        c.in[0].dims[d] = dims[d];
     attr_str(&c, "equation", eq);
     CHECK_OK(run_case(&c));
     CHECK_EQ(c.out[0].rank, out_rank);
-    for (int d = 0; d < out_rank && d < c.out[0].rank; d++) CHECK_EQ(c.out[0].dims[d], out_dims[d]);
+    for (int d = 0; d < out_rank && d < c.out[0].rank; d++)
+        CHECK_EQ(c.out[0].dims[d], out_dims[d]);
     if (c.out[0].data) check_close(c.out[0].data, want, n);
     case_free(&c);
 }
@@ -705,9 +723,11 @@ static void test_einsum(void) {
     einsum1("ij->ji", m, 2, (int[]){2, 3}, 2, (int[]){3, 2}, (float[]){1, 4, 2, 5, 3, 6}, 6);
     einsum1("ij -> i", m, 2, (int[]){2, 3}, 1, (int[]){2}, (float[]){6, 15}, 2);
     einsum1("ii->i", sq, 2, (int[]){3, 3}, 1, (int[]){3}, (float[]){1, 5, 9}, 3);
-    einsum1("ii", sq, 2, (int[]){3, 3}, 0, NULL, (float[]){15}, 1);          /* implicit trace */
-    einsum1("ji", m, 2, (int[]){2, 3}, 2, (int[]){3, 2}, (float[]){1, 4, 2, 5, 3, 6}, 6); /* sorted */
-    einsum1("...ij->...ji", m, 3, (int[]){1, 2, 3}, 3, (int[]){1, 3, 2}, (float[]){1, 4, 2, 5, 3, 6}, 6);
+    einsum1("ii", sq, 2, (int[]){3, 3}, 0, NULL, (float[]){15}, 1); /* implicit trace */
+    einsum1("ji", m, 2, (int[]){2, 3}, 2, (int[]){3, 2}, (float[]){1, 4, 2, 5, 3, 6},
+            6); /* sorted */
+    einsum1("...ij->...ji", m, 3, (int[]){1, 2, 3}, 3, (int[]){1, 3, 2},
+            (float[]){1, 4, 2, 5, 3, 6}, 6);
     einsum1("i...->...", m, 2, (int[]){2, 3}, 1, (int[]){3}, (float[]){5, 7, 9}, 3);
 
     /* Two inputs: implicit matmul "ij,jk" and broadcasting ellipsis. */

@@ -140,16 +140,21 @@ static anvil_status register_outputs(anvil__graph *g, const Onnx__GraphProto *gp
             int32_t id = anvil__graph_find(g, name);
             if (id >= 0) {
                 const anvil__value *v = &g->values[id];
-                return anvil__error(ANVIL_STATUS_INVALID_GRAPH,
-                                    "value '%s' is defined twice: output of node '%s' (%s) and "
-                                    "%s",
-                                    name, str(np->name), str(np->op_type),
-                                    v->flags & ANVIL_VALUE_INITIALIZER ? "an initializer"
+                const char *other = v->flags & ANVIL_VALUE_INITIALIZER ? "an initializer"
                                     : v->flags & ANVIL_VALUE_INPUT     ? "a graph input"
-                                                                       : "an earlier node");
+                                                                       : "node";
+                const char *other_node =
+                    v->producer >= 0 ? str(gp->node[v->producer]->name) : NULL;
+                return anvil__error(ANVIL_STATUS_INVALID_GRAPH,
+                                    "value '%s' is defined twice: by %s%s%s%s and by node '%s' "
+                                    "(%s)",
+                                    name, other, other_node ? " '" : "",
+                                    other_node ? other_node : "", other_node ? "'" : "",
+                                    str(np->name), str(np->op_type));
             }
             anvil_status s = anvil__graph_add_value(g, name, &id);
             if (s != ANVIL_OK) return s;
+            g->values[id].producer = (int32_t)n; /* add_node sets the same index later */
         }
     }
     return ANVIL_OK;
@@ -192,13 +197,17 @@ static int attr_kind(const Onnx__AttributeProto *ap) {
     return 0;
 }
 
+/* Empty bytes fields have a NULL data pointer. */
+static char *bytes_dup(const ProtobufCBinaryData *b) {
+    return anvil__strndup(b->len ? (const char *)b->data : "", b->len);
+}
+
 static anvil_status attr_strings(anvil__attr *a, const Onnx__AttributeProto *ap) {
     a->strings = anvil__calloc(ap->n_strings ? ap->n_strings : 1, sizeof *a->strings);
     if (!a->strings) return ANVIL_STATUS_OUT_OF_MEMORY;
     a->n = ap->n_strings;
     for (size_t i = 0; i < ap->n_strings; i++)
-        if (!(a->strings[i] = anvil__strndup((const char *)ap->strings[i].data,
-                                             ap->strings[i].len)))
+        if (!(a->strings[i] = bytes_dup(&ap->strings[i])))
             return ANVIL_STATUS_OUT_OF_MEMORY;
     return ANVIL_OK;
 }
@@ -254,7 +263,7 @@ static anvil_status add_attr(anvil__onnx_ctx *c, anvil__graph *g, int32_t node,
     case ANVIL_ATTR_FLOAT: a->f = ap->f; return ANVIL_OK;
     case ANVIL_ATTR_INT: a->i = ap->i; return ANVIL_OK;
     case ANVIL_ATTR_STRING:
-        a->s = anvil__strndup((const char *)ap->s.data, ap->s.len);
+        a->s = bytes_dup(&ap->s);
         a->s_len = ap->s.len;
         return a->s ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
     case ANVIL_ATTR_FLOATS:

@@ -110,6 +110,7 @@ static const char *typed_field(const Onnx__TensorProto *tp, anvil_dtype dt, size
 }
 
 static void convert_typed(const Onnx__TensorProto *tp, anvil__tensor *t, size_t n) {
+    if (n == 0) return; /* the field's array may be NULL */
     switch (t->dtype) {
     case ANVIL_DTYPE_F32: memcpy(t->data, tp->float_data, n * sizeof(float)); break;
     case ANVIL_DTYPE_F64: memcpy(t->data, tp->double_data, n * sizeof(double)); break;
@@ -275,12 +276,14 @@ static anvil_status from_external(anvil__onnx_ctx *c, const Onnx__TensorProto *t
                             "tensor '%s': external data offset '%s' / length '%s' is not a "
                             "non-negative integer",
                             name, off_s ? off_s : "", len_s ? len_s : "");
-    if (len != t->bytes)
+    if (len != t->bytes) {
+        char buf[ANVIL_SHAPE_STR_MAX];
         return anvil__error(ANVIL_STATUS_PARSE_ERROR,
-                            "tensor '%s': external data length %llu does not match its %s %s "
-                            "shape (%zu bytes)",
-                            name, (unsigned long long)len, anvil_dtype_name(t->dtype),
-                            t->rank ? "" : "scalar", t->bytes);
+                            "tensor '%s': external data length %llu does not match the %zu "
+                            "bytes of its %s[%s] shape",
+                            name, (unsigned long long)len, t->bytes, anvil_dtype_name(t->dtype),
+                            anvil__shape_str(t->rank, t->dims, buf, sizeof buf));
+    }
     const anvil__mapping *m = NULL;
     anvil_status s = open_external(c, loc, name, &m);
     if (s != ANVIL_OK) return s;

@@ -60,22 +60,25 @@ static void attr_free(anvil__attr *a) {
     anvil__graph_destroy(a->g);
 }
 
+void anvil__node_clear(anvil__node *n) {
+    anvil__free(n->name);
+    anvil__free(n->op_type);
+    anvil__free(n->domain);
+    anvil__free(n->inputs);
+    anvil__free(n->outputs);
+    for (int32_t a = 0; a < n->n_attrs; a++) attr_free(&n->attrs[a]);
+    anvil__free(n->attrs);
+    anvil__free(n->fused);
+    memset(n, 0, sizeof *n);
+}
+
 void anvil__graph_destroy(anvil__graph *g) {
     if (!g) return;
     for (int32_t i = 0; i < g->n_values; i++) {
         anvil__free(g->values[i].name);
         for (int d = 0; d < ANVIL_MAX_RANK; d++) anvil__free(g->values[i].dim_names[d]);
     }
-    for (int32_t i = 0; i < g->n_nodes; i++) {
-        anvil__node *n = &g->nodes[i];
-        anvil__free(n->name);
-        anvil__free(n->op_type);
-        anvil__free(n->domain);
-        anvil__free(n->inputs);
-        anvil__free(n->outputs);
-        for (int32_t a = 0; a < n->n_attrs; a++) attr_free(&n->attrs[a]);
-        anvil__free(n->attrs);
-    }
+    for (int32_t i = 0; i < g->n_nodes; i++) anvil__node_clear(&g->nodes[i]);
     for (int32_t i = 0; i < g->n_inits; i++)
         if (g->inits[i].owned) anvil__free(g->inits[i].t.data);
     anvil__free(g->values);

@@ -75,6 +75,22 @@ typedef struct anvil__value {
     int32_t init;     /* index in graph->inits when INITIALIZER, else -1 */
 } anvil__value;
 
+/* An op fused into a node by the compiler (activation after Conv/MatMul/Gemm, or a residual
+ * Add). alpha/beta carry the activation's parameters (Clip: min/max; LeakyRelu/Elu/Celu: alpha;
+ * HardSigmoid: alpha/beta; Gelu: alpha 1 for the tanh approximation); `input` is the index in
+ * node->inputs of the other operand of a binary post-op (Add), -1 otherwise. */
+#define ANVIL_MAX_POST_OPS 4
+typedef struct anvil__post_op {
+    int32_t op; /* anvil__op_id */
+    float alpha, beta;
+    int32_t input;
+} anvil__post_op;
+
+/* Node flags. */
+enum {
+    ANVIL_NODE_DEAD = 1 << 0, /* removed by a pass; dropped by anvil__graph_compact */
+};
+
 typedef struct anvil__node {
     char *name;
     char *op_type;
@@ -86,6 +102,11 @@ typedef struct anvil__node {
     int32_t *outputs;  /* value ids; -1 for an omitted optional output */
     int32_t n_attrs;
     anvil__attr *attrs;
+    uint32_t flags;
+    int32_t n_post; /* ops fused after this one, applied in order */
+    anvil__post_op post[ANVIL_MAX_POST_OPS];
+    char *fused;    /* human-readable list of ops folded into this node ("BatchNormalization"),
+                       NULL if none; for inspect only */
 } anvil__node;
 
 /* A named source weight. Data is either a view into a mapping owned by the model (borrowed)
@@ -137,6 +158,16 @@ anvil_status anvil__graph_add_output(anvil__graph *g, int32_t value);
 /* Marks value as an initializer holding tensor t (data borrowed unless owned). */
 anvil_status anvil__graph_add_init(anvil__graph *g, int32_t value, const anvil__tensor *t,
                                    bool owned);
+
+/* Frees everything a node owns and zeroes it. */
+void anvil__node_clear(anvil__node *n);
+/* Removes nodes flagged ANVIL_NODE_DEAD and values no node, input, output or initializer
+ * refers to any more; renumbers ids. Used by passes after they rewrite a graph. */
+anvil_status anvil__graph_compact(anvil__graph *g);
+/* Sets input `index` of node `node` (growing the input array if index == n_inputs). */
+anvil_status anvil__node_set_input(anvil__graph *g, int32_t node, int32_t index, int32_t value);
+/* Appends `text` to node->fused ("A+B"). */
+anvil_status anvil__node_note_fused(anvil__node *n, const char *text);
 
 /* Attribute lookup on a node: NULL if absent. */
 const anvil__attr *anvil__node_attr(const anvil__node *n, const char *name);

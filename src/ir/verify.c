@@ -223,6 +223,7 @@ static anvil_status sort_order(const anvil__graph *g, topo *t) {
 }
 
 static anvil_status apply_order(anvil__graph *g, const int32_t *order) {
+    if (g->n_nodes == 0) return ANVIL_OK; /* g->nodes may be NULL */
     anvil__node *nodes = anvil__malloc_array((size_t)g->n_nodes, sizeof *nodes);
     if (!nodes) return ANVIL_STATUS_OUT_OF_MEMORY;
     for (int32_t i = 0; i < g->n_nodes; i++) nodes[i] = g->nodes[order[i]];

@@ -148,7 +148,9 @@ anvil_status anvil__op_activation_validate(const anvil__node *node, int64_t opse
 static anvil_status clip_infer(anvil__op_ctx *ctx) {
     const anvil__tensor *x = ctx->inputs[0];
     static const char *const names[] = {"input", "min", "max"};
-    anvil_status s = anvil__ew_accept(ctx->node, x->dtype, ANVIL_EW_NUMERIC, "input");
+    /* Integer Clip came with opset 12 (min/max attributes could not express it before). */
+    unsigned ok = ctx->opset < 11 ? ANVIL_EW_FLOAT : ANVIL_EW_NUMERIC;
+    anvil_status s = anvil__ew_accept(ctx->node, x->dtype, ok, "input");
     for (int32_t i = 1; !s && i < ctx->n_inputs; i++) {
         const anvil__tensor *b = ctx->inputs[i];
         if (!b) continue;

@@ -15,9 +15,11 @@
 anvil_status anvil__op_conv_validate(const anvil__node *node, int64_t opset) {
     anvil_status s = anvil__window_validate(node, false);
     if (s == ANVIL_OK) s = anvil__attr_expect(node, "group", ANVIL_ATTR_INT);
-    if (s == ANVIL_OK && anvil__attr_int(node, "group", 1) < 1)
-        return anvil__node_error(node, ANVIL_STATUS_INVALID_GRAPH, "group must be >= 1, got %lld",
-                                 (long long)anvil__attr_int(node, "group", 1));
+    int64_t group = anvil__attr_int(node, "group", 1);
+    if (s == ANVIL_OK && (group < 1 || group > ANVIL_NN_MAX_ATTR))
+        return anvil__node_error(node, ANVIL_STATUS_INVALID_GRAPH,
+                                 "group must be in [1, %lld], got %lld",
+                                 (long long)ANVIL_NN_MAX_ATTR, (long long)group);
     return s;
 }
 
@@ -48,8 +50,8 @@ static anvil_status conv_geometry(const anvil__op_ctx *ctx, conv_geom *g) {
     if (rank < 0) return ANVIL_OK;
     if (rank < 3 || rank > ANVIL_MAX_RANK)
         return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
-                                 "expected rank 3 to %d (N, C, spatial...), got %d",
-                                 ANVIL_MAX_RANK, (int)rank);
+                                 "expected rank 3 to %d (N, C, spatial...), got %d", ANVIL_MAX_RANK,
+                                 (int)rank);
     int32_t ns = rank - 2;
     int64_t kernel[ANVIL_NN_MAX_SPATIAL];
     for (int32_t i = 0; i < ns; i++) {
@@ -64,11 +66,12 @@ static anvil_status conv_geometry(const anvil__op_ctx *ctx, conv_geom *g) {
     g->c = x->rank >= 0 ? x->dims[1] : -1;
     g->m = w->rank >= 0 ? w->dims[0] : -1;
     int64_t cw = w->rank >= 0 ? w->dims[1] : -1;
-    if (g->c >= 0 && cw >= 0 && g->c != cw * g->group)
+    int64_t need = -1;
+    if (g->c >= 0 && cw >= 0 && (!anvil__mul_i64(cw, g->group, &need) || g->c != need))
         return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
                                  "input X has %lld channels but weight W expects %lld "
                                  "(%lld per group x group %lld)",
-                                 (long long)g->c, (long long)(cw * g->group), (long long)cw,
+                                 (long long)g->c, (long long)need, (long long)cw,
                                  (long long)g->group);
     if (g->m >= 0 && g->m % g->group != 0)
         return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
@@ -146,7 +149,8 @@ static void im2col(const conv_geom *g, const float *x, int64_t cg, size_t p0, si
                     if (st == 1) {
                         memcpy(o + lo, src, (hi - lo) * sizeof *o);
                     } else {
-                        for (size_t j = lo; j < hi; j++) o[j] = src[(int64_t)(j - lo) * st];
+                        for (size_t j = lo; j < hi; j++)
+                            o[j] = src[(int64_t)(j - lo) * st];
                     }
                 }
                 memset(o + hi, 0, (run - hi) * sizeof *o);
@@ -167,7 +171,8 @@ anvil_status anvil__op_conv_run(anvil__op_ctx *ctx) {
     if (x->dtype != ANVIL_DTYPE_F32 || wt->dtype != ANVIL_DTYPE_F32 ||
         (b && b->dtype != ANVIL_DTYPE_F32))
         return anvil__node_error(ctx->node, ANVIL_STATUS_UNSUPPORTED,
-                                 "run-time inputs must be f32, got X %s", anvil_dtype_name(x->dtype));
+                                 "run-time inputs must be f32, got X %s",
+                                 anvil_dtype_name(x->dtype));
     conv_geom g;
     anvil_status s = conv_geometry(ctx, &g);
     if (s != ANVIL_OK) return s;
@@ -188,7 +193,8 @@ anvil_status anvil__op_conv_run(anvil__op_ctx *ctx) {
     if (n * m * out_size == 0) return ANVIL_OK;
     if (b)
         for (size_t i = 0; i < n * m; i++)
-            for (size_t p = 0; p < out_size; p++) y[i * out_size + p] = ((const float *)b->data)[i % m];
+            for (size_t p = 0; p < out_size; p++)
+                y[i * out_size + p] = ((const float *)b->data)[i % m];
     if (rows == 0) return ANVIL_OK;
     size_t tile = CONV_COL_BUDGET / rows;
     if (tile < 64) tile = 64;

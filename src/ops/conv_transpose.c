@@ -17,9 +17,11 @@ anvil_status anvil__op_conv_transpose_validate(const anvil__node *node, int64_t 
     if (s == ANVIL_OK) s = anvil__attr_expect(node, "output_padding", ANVIL_ATTR_INTS);
     if (s == ANVIL_OK) s = anvil__attr_expect(node, "output_shape", ANVIL_ATTR_INTS);
     if (s != ANVIL_OK) return s;
-    if (anvil__attr_int(node, "group", 1) < 1)
-        return anvil__node_error(node, ANVIL_STATUS_INVALID_GRAPH, "group must be >= 1, got %lld",
-                                 (long long)anvil__attr_int(node, "group", 1));
+    int64_t group = anvil__attr_int(node, "group", 1);
+    if (group < 1 || group > ANVIL_NN_MAX_ATTR)
+        return anvil__node_error(node, ANVIL_STATUS_INVALID_GRAPH,
+                                 "group must be in [1, %lld], got %lld",
+                                 (long long)ANVIL_NN_MAX_ATTR, (long long)group);
     static const char *names[] = {"output_padding", "output_shape"};
     for (int a = 0; a < 2; a++) {
         size_t len;
@@ -53,7 +55,8 @@ static anvil_status out_attrs(const anvil__node *node, int32_t ns, int64_t *opad
     if (v && len != (size_t)ns)
         return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
                                  "output_padding has %zu values, expected %d", len, (int)ns);
-    for (int32_t i = 0; i < ns; i++) opad[i] = v ? v[i] : 0;
+    for (int32_t i = 0; i < ns; i++)
+        opad[i] = v ? v[i] : 0;
     v = anvil__attr_ints(node, "output_shape", &len);
     *oshape = NULL;
     if (!v) return ANVIL_OK;
@@ -74,7 +77,8 @@ static anvil_status spatial_dim(const anvil__node *node, anvil__window *w, int32
                                  "spatial dim %d: output of stride %lld x input %lld is too large",
                                  (int)i, (long long)w->stride[i], (long long)in);
     int64_t full = grown + opad + span; /* output size before cropping by pads */
-    bool same = w->auto_pad == ANVIL_AUTO_PAD_SAME_UPPER || w->auto_pad == ANVIL_AUTO_PAD_SAME_LOWER;
+    bool same =
+        w->auto_pad == ANVIL_AUTO_PAD_SAME_UPPER || w->auto_pad == ANVIL_AUTO_PAD_SAME_LOWER;
     if (oshape || same) {
         *out = oshape ? oshape[i] : in * w->stride[i];
         int64_t total = full - *out, half = anvil__floor_div(total, 2);
@@ -105,8 +109,8 @@ static anvil_status convt_geometry(const anvil__op_ctx *ctx, convt_geom *g) {
     if (rank < 0) return ANVIL_OK;
     if (rank < 3 || rank > ANVIL_MAX_RANK)
         return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
-                                 "expected rank 3 to %d (N, C, spatial...), got %d",
-                                 ANVIL_MAX_RANK, (int)rank);
+                                 "expected rank 3 to %d (N, C, spatial...), got %d", ANVIL_MAX_RANK,
+                                 (int)rank);
     int32_t ns = rank - 2;
     int64_t kernel[ANVIL_NN_MAX_SPATIAL], opad[ANVIL_NN_MAX_SPATIAL];
     const int64_t *oshape;
@@ -138,7 +142,11 @@ static anvil_status convt_geometry(const anvil__op_ctx *ctx, convt_geom *g) {
         return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
                                  "weight W has %lld input channels, not a multiple of group %lld",
                                  (long long)cw, (long long)g->group);
-    g->m = mg >= 0 ? mg * g->group : -1;
+    g->m = -1;
+    if (mg >= 0 && !anvil__mul_i64(mg, g->group, &g->m))
+        return anvil__node_error(node, ANVIL_STATUS_LIMIT_EXCEEDED,
+                                 "%lld output channels per group x group %lld is too large",
+                                 (long long)mg, (long long)g->group);
     if (b && b->rank >= 0 &&
         (b->rank != 1 || (b->dims[0] >= 0 && g->m >= 0 && b->dims[0] != g->m))) {
         char buf[ANVIL_SHAPE_STR_MAX];
@@ -201,10 +209,12 @@ static void col2im(const convt_geom *g, const float *col, size_t mg, size_t p0, 
                 }
                 size_t lo = 0, hi = 0;
                 int64_t st = w->stride[last];
-                if (inside) anvil__nn_run_range(idx[last], st, off_last, g->out[last], run, &lo, &hi);
+                if (inside)
+                    anvil__nn_run_range(idx[last], st, off_last, g->out[last], run, &lo, &hi);
                 if (hi > lo) { /* dst: the output element of input position lo */
                     float *dst = ym + base + (idx[last] + (int64_t)lo) * st + off_last;
-                    for (size_t j = lo; j < hi; j++) dst[(int64_t)(j - lo) * st] += src[p + j];
+                    for (size_t j = lo; j < hi; j++)
+                        dst[(int64_t)(j - lo) * st] += src[p + j];
                 }
                 p += run;
                 idx[last] += (int64_t)run;
@@ -226,7 +236,8 @@ static float *weight_transposed(const float *wd, size_t groups, size_t cg, size_
         const float *src = wd + gi * cg * rows;
         float *dst = t + gi * cg * rows;
         for (size_t c = 0; c < cg; c++)
-            for (size_t r = 0; r < rows; r++) dst[r * cg + c] = src[c * rows + r];
+            for (size_t r = 0; r < rows; r++)
+                dst[r * cg + c] = src[c * rows + r];
     }
     return t;
 }
@@ -236,7 +247,8 @@ anvil_status anvil__op_conv_transpose_run(anvil__op_ctx *ctx) {
     if (x->dtype != ANVIL_DTYPE_F32 || wt->dtype != ANVIL_DTYPE_F32 ||
         (b && b->dtype != ANVIL_DTYPE_F32))
         return anvil__node_error(ctx->node, ANVIL_STATUS_UNSUPPORTED,
-                                 "run-time inputs must be f32, got X %s", anvil_dtype_name(x->dtype));
+                                 "run-time inputs must be f32, got X %s",
+                                 anvil_dtype_name(x->dtype));
     convt_geom g;
     anvil_status s = convt_geometry(ctx, &g);
     if (s != ANVIL_OK) return s;
@@ -252,7 +264,8 @@ anvil_status anvil__op_conv_transpose_run(anvil__op_ctx *ctx) {
     if (n * m * out_size == 0) return ANVIL_OK;
     if (b)
         for (size_t i = 0; i < n * m; i++)
-            for (size_t p = 0; p < out_size; p++) y[i * out_size + p] = ((const float *)b->data)[i % m];
+            for (size_t p = 0; p < out_size; p++)
+                y[i * out_size + p] = ((const float *)b->data)[i % m];
     if (rows == 0 || in_size == 0 || cg == 0) return ANVIL_OK;
     size_t tile = CONVT_COL_BUDGET / rows;
     if (tile < 64) tile = 64;

@@ -10,6 +10,8 @@
 
 #define EIN_LETTERS 52 /* a-z then A-Z; ellipsis dims use label ids from 52 up */
 #define EIN_MAX_LABELS (EIN_LETTERS + ANVIL_MAX_RANK)
+/* The loop visits every label combination; refuse equations that would run for hours. */
+#define EIN_MAX_STEPS ((int64_t)1 << 36)
 
 typedef struct ein_term {
     int32_t n_letters;
@@ -39,8 +41,7 @@ static char label_char(int id) {
 }
 
 /* Parses one term from [s, e) (spaces skipped). */
-static anvil_status parse_term(const anvil__node *node, const char *s, const char *e,
-                               ein_term *t) {
+static anvil_status parse_term(const anvil__node *node, const char *s, const char *e, ein_term *t) {
     memset(t, 0, sizeof *t);
     t->ell_pos = -1;
     for (const char *p = s; p < e; p++) {
@@ -106,8 +107,8 @@ static anvil_status ein_parse(const anvil__op_ctx *ctx, ein_eq *q, bool *known) 
         return anvil__node_error(node, ANVIL_STATUS_INVALID_GRAPH,
                                  "missing required attribute 'equation'");
     if (ctx->n_inputs > ANVIL_MAX_RANK)
-        return anvil__node_error(node, ANVIL_STATUS_LIMIT_EXCEEDED,
-                                 "more than %d inputs", ANVIL_MAX_RANK);
+        return anvil__node_error(node, ANVIL_STATUS_LIMIT_EXCEEDED, "more than %d inputs",
+                                 ANVIL_MAX_RANK);
     memset(q, 0, sizeof *q);
     const char *arrow = strstr(eq, "->"), *end = arrow ? arrow : eq + strlen(eq);
     const char *s = eq;
@@ -125,8 +126,8 @@ static anvil_status ein_parse(const anvil__op_ctx *ctx, ein_eq *q, bool *known) 
     }
     if (q->n_in != ctx->n_inputs)
         return anvil__node_error(node, ANVIL_STATUS_INVALID_GRAPH,
-                                 "equation '%s' has %d input terms for %d inputs", eq,
-                                 (int)q->n_in, (int)ctx->n_inputs);
+                                 "equation '%s' has %d input terms for %d inputs", eq, (int)q->n_in,
+                                 (int)ctx->n_inputs);
     q->has_out = arrow != NULL;
     if (arrow) {
         anvil_status st = parse_term(node, arrow + 2, arrow + 2 + strlen(arrow + 2), &q->out);
@@ -149,7 +150,8 @@ static anvil_status ein_parse(const anvil__op_ctx *ctx, ein_eq *q, bool *known) 
         if (ell > q->ell_rank) q->ell_rank = ell;
     }
     if (!*known) return ANVIL_OK;
-    for (int l = 0; l < EIN_MAX_LABELS; l++) q->size[l] = -2;
+    for (int l = 0; l < EIN_MAX_LABELS; l++)
+        q->size[l] = -2;
     for (int32_t i = 0; i < q->n_in; i++) {
         expand(&q->terms[i], ctx->inputs[i]->rank - q->terms[i].n_letters, q->ell_rank);
         anvil_status st = label_sizes(node, q, i, ctx->inputs[i]);
@@ -163,7 +165,11 @@ static anvil_status ein_parse(const anvil__op_ctx *ctx, ein_eq *q, bool *known) 
 static anvil_status ein_output(const anvil__node *node, ein_eq *q) {
     ein_term *o = &q->out;
     if (q->has_out) {
-        expand(o, o->ell_pos >= 0 ? q->ell_rank : 0, q->ell_rank);
+        int32_t ell = o->ell_pos >= 0 ? q->ell_rank : 0;
+        if (o->n_letters + ell > ANVIL_MAX_RANK)
+            return anvil__node_error(node, ANVIL_STATUS_LIMIT_EXCEEDED, "output rank over %d",
+                                     ANVIL_MAX_RANK);
+        expand(o, ell, q->ell_rank);
         for (int32_t i = 0; i < o->rank; i++) {
             for (int32_t j = 0; j < i; j++)
                 if (o->labels[j] == o->labels[i])
@@ -178,15 +184,17 @@ static anvil_status ein_output(const anvil__node *node, ein_eq *q) {
     }
     int count[EIN_LETTERS] = {0};
     for (int32_t i = 0; i < q->n_in; i++)
-        for (int32_t j = 0; j < q->terms[i].n_letters; j++) count[q->terms[i].letters[j]]++;
+        for (int32_t j = 0; j < q->terms[i].n_letters; j++)
+            count[q->terms[i].letters[j]]++;
     memset(o, 0, sizeof *o);
-    for (int32_t j = 0; j < q->ell_rank; j++) o->labels[o->rank++] = (int8_t)(EIN_LETTERS + j);
+    for (int32_t j = 0; j < q->ell_rank; j++)
+        o->labels[o->rank++] = (int8_t)(EIN_LETTERS + j);
     for (int ascii = 'A'; ascii <= 'z'; ascii++) {
         int id = letter_id((char)ascii);
         if (id >= 0 && count[id] == 1) {
             if (o->rank >= ANVIL_MAX_RANK)
-                return anvil__node_error(node, ANVIL_STATUS_LIMIT_EXCEEDED,
-                                         "output rank over %d", ANVIL_MAX_RANK);
+                return anvil__node_error(node, ANVIL_STATUS_LIMIT_EXCEEDED, "output rank over %d",
+                                         ANVIL_MAX_RANK);
             o->labels[o->rank++] = (int8_t)id;
         }
     }
@@ -227,12 +235,14 @@ anvil_status anvil__op_einsum_infer(anvil__op_ctx *ctx) {
     int64_t dims[ANVIL_MAX_RANK];
     if (!known) {
         if (!q.has_out || q.out.ell_pos >= 0) return anvil__set_output(ctx, 0, dt, -1, NULL);
-        for (int32_t i = 0; i < q.out.n_letters; i++) dims[i] = -1;
+        for (int32_t i = 0; i < q.out.n_letters; i++)
+            dims[i] = -1;
         return anvil__set_output(ctx, 0, dt, q.out.n_letters, dims);
     }
     s = ein_output(ctx->node, &q);
     if (s != ANVIL_OK) return s;
-    for (int32_t i = 0; i < q.out.rank; i++) dims[i] = q.size[q.out.labels[i]];
+    for (int32_t i = 0; i < q.out.rank; i++)
+        dims[i] = q.size[q.out.labels[i]];
     return anvil__set_output(ctx, 0, dt, q.out.rank, dims);
 }
 
@@ -250,7 +260,8 @@ typedef struct ein_loop {
 static bool ein_step(ein_loop *L, int32_t from, int32_t to) {
     for (int32_t l = to - 1; l >= from; l--) {
         if (++L->idx[l] < L->size[l]) {
-            for (int32_t t = 0; t < L->n_in; t++) L->off[t] += (size_t)L->stride[t][l];
+            for (int32_t t = 0; t < L->n_in; t++)
+                L->off[t] += (size_t)L->stride[t][l];
             return true;
         }
         for (int32_t t = 0; t < L->n_in; t++)
@@ -272,7 +283,8 @@ static void ein_setup(const anvil__op_ctx *ctx, const ein_eq *q, ein_loop *L) {
     L->n_out = L->n_labels;
     for (int l = 0; l < EIN_MAX_LABELS; l++)
         if (q->size[l] != -2 && !used[l]) order[L->n_labels++] = (int8_t)l;
-    for (int32_t k = 0; k < L->n_labels; k++) L->size[k] = q->size[order[k]];
+    for (int32_t k = 0; k < L->n_labels; k++)
+        L->size[k] = q->size[order[k]];
     for (int32_t t = 0; t < q->n_in; t++) {
         const anvil__tensor *x = ctx->inputs[t];
         int64_t st[ANVIL_MAX_RANK];
@@ -300,11 +312,23 @@ anvil_status anvil__op_einsum_run(anvil__op_ctx *ctx) {
     if (!L) return ANVIL_STATUS_OUT_OF_MEMORY;
     ein_setup(ctx, &q, L);
     anvil__tensor *y = ctx->outputs[0];
-    for (int32_t k = 0; k < L->n_labels; k++)
-        if (L->size[k] == 0) { /* empty: outputs stay zero (sum over nothing) */
+    int64_t steps = 1;
+    bool empty = false;
+    for (int32_t k = 0; k < L->n_labels; k++) {
+        empty |= L->size[k] == 0;
+        if (!anvil__mul_i64(steps, L->size[k] > 0 ? L->size[k] : 1, &steps) ||
+            steps > EIN_MAX_STEPS) {
             anvil__free(L);
-            return ANVIL_OK;
+            return anvil__node_error(ctx->node, ANVIL_STATUS_LIMIT_EXCEEDED,
+                                     "equation needs more than %lld multiply-adds in this "
+                                     "reference kernel",
+                                     (long long)EIN_MAX_STEPS);
         }
+    }
+    if (empty) { /* outputs stay zero (a sum over nothing) */
+        anvil__free(L);
+        return ANVIL_OK;
+    }
     size_t o = 0;
     do {
         double acc = 0.0;
@@ -322,8 +346,10 @@ anvil_status anvil__op_einsum_run(anvil__op_ctx *ctx) {
                 iacc += prod;
             }
         } while (ein_step(L, L->n_out, L->n_labels));
-        if (dt == ANVIL_DTYPE_F32) ((float *)y->data)[o] = (float)acc;
-        else anvil__store_i64(dt, y->data, o, (int64_t)iacc);
+        if (dt == ANVIL_DTYPE_F32)
+            ((float *)y->data)[o] = (float)acc;
+        else
+            anvil__store_i64(dt, y->data, o, (int64_t)iacc);
         o++;
     } while (ein_step(L, 0, L->n_out));
     anvil__free(L);

@@ -18,30 +18,39 @@
 /* C[4 x 8] += alpha * A[4 x kb] * B[kb x 8]. The 32 sums live in local arrays with fixed-length
  * inner loops, which compilers keep in vector registers and vectorize even at -O2: this is
  * what makes the plain-C GEMM several times faster than a row-by-row loop. */
-static void tile4x8(size_t kb, float alpha, const float *a, size_t lda, const float *b,
-                    size_t ldb, float *c, size_t ldc) {
+static void tile4x8(size_t kb, float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+                    float *c, size_t ldc) {
     float s0[8] = {0}, s1[8] = {0}, s2[8] = {0}, s3[8] = {0};
     for (size_t p = 0; p < kb; p++) {
         const float *bp = b + p * ldb;
         float a0 = a[p], a1 = a[lda + p], a2 = a[2 * lda + p], a3 = a[3 * lda + p];
-        for (size_t u = 0; u < 8; u++) s0[u] += a0 * bp[u];
-        for (size_t u = 0; u < 8; u++) s1[u] += a1 * bp[u];
-        for (size_t u = 0; u < 8; u++) s2[u] += a2 * bp[u];
-        for (size_t u = 0; u < 8; u++) s3[u] += a3 * bp[u];
+        for (size_t u = 0; u < 8; u++)
+            s0[u] += a0 * bp[u];
+        for (size_t u = 0; u < 8; u++)
+            s1[u] += a1 * bp[u];
+        for (size_t u = 0; u < 8; u++)
+            s2[u] += a2 * bp[u];
+        for (size_t u = 0; u < 8; u++)
+            s3[u] += a3 * bp[u];
     }
-    for (size_t u = 0; u < 8; u++) c[u] += alpha * s0[u];
-    for (size_t u = 0; u < 8; u++) c[ldc + u] += alpha * s1[u];
-    for (size_t u = 0; u < 8; u++) c[2 * ldc + u] += alpha * s2[u];
-    for (size_t u = 0; u < 8; u++) c[3 * ldc + u] += alpha * s3[u];
+    for (size_t u = 0; u < 8; u++)
+        c[u] += alpha * s0[u];
+    for (size_t u = 0; u < 8; u++)
+        c[ldc + u] += alpha * s1[u];
+    for (size_t u = 0; u < 8; u++)
+        c[2 * ldc + u] += alpha * s2[u];
+    for (size_t u = 0; u < 8; u++)
+        c[3 * ldc + u] += alpha * s3[u];
 }
 
 /* C[1 x 8] += alpha * A[1 x kb] * B[kb x 8], for the rows left over by tile4x8. */
-static void tile1x8(size_t kb, float alpha, const float *a, const float *b, size_t ldb,
-                    float *c) {
+static void tile1x8(size_t kb, float alpha, const float *a, const float *b, size_t ldb, float *c) {
     float s[8] = {0};
     for (size_t p = 0; p < kb; p++)
-        for (size_t u = 0; u < 8; u++) s[u] += a[p] * b[p * ldb + u];
-    for (size_t u = 0; u < 8; u++) c[u] += alpha * s[u];
+        for (size_t u = 0; u < 8; u++)
+            s[u] += a[p] * b[p * ldb + u];
+    for (size_t u = 0; u < 8; u++)
+        c[u] += alpha * s[u];
 }
 
 void anvil__gemm_f32(size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
@@ -62,7 +71,8 @@ void anvil__gemm_f32(size_t m, size_t n, size_t k, float alpha, const float *a, 
             for (i = 0; i < m && n8 < nb; i++) { /* the last nb % 8 columns */
                 for (size_t j = n8; j < nb; j++) {
                     float s = 0.0f;
-                    for (size_t p = 0; p < kb; p++) s += a[i * lda + p0 + p] * bb[p * ldb + j];
+                    for (size_t p = 0; p < kb; p++)
+                        s += a[i * lda + p0 + p] * bb[p * ldb + j];
                     c[i * ldc + j0 + j] += alpha * s;
                 }
             }
@@ -106,9 +116,7 @@ static void matmul_int(anvil_dtype dt, size_t m, size_t n, size_t k, const void 
 
 /* ---- MatMul ------------------------------------------------------------------------------- */
 
-anvil_status anvil__op_matmul_validate(const anvil__node *node, int64_t opset) {
-    return ANVIL_OK;
-}
+anvil_status anvil__op_matmul_validate(const anvil__node *node, int64_t opset) { return ANVIL_OK; }
 
 /* Shapes of a MatMul: A as [batch.., m, k], B as [batch.., k, n] after promoting 1-D operands;
  * batch dims broadcast. */
@@ -133,11 +141,10 @@ static anvil_status mm_shapes(const anvil__node *node, const anvil__tensor *a,
     s->n = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
     if (s->k >= 0 && kb >= 0 && s->k != kb) {
         char sa[ANVIL_SHAPE_STR_MAX], sb[ANVIL_SHAPE_STR_MAX];
-        return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
-                                 "A %s and B %s: inner dims differ (%lld vs %lld)",
-                                 anvil__shape_str(a->rank, a->dims, sa, sizeof sa),
-                                 anvil__shape_str(b->rank, b->dims, sb, sizeof sb),
-                                 (long long)s->k, (long long)kb);
+        return anvil__node_error(
+            node, ANVIL_STATUS_SHAPE_MISMATCH, "A %s and B %s: inner dims differ (%lld vs %lld)",
+            anvil__shape_str(a->rank, a->dims, sa, sizeof sa),
+            anvil__shape_str(b->rank, b->dims, sb, sizeof sb), (long long)s->k, (long long)kb);
     }
     if (s->k < 0) s->k = kb;
     int32_t na = a->rank > 2 ? a->rank - 2 : 0, nbb = b->rank > 2 ? b->rank - 2 : 0;
@@ -181,7 +188,8 @@ anvil_status anvil__op_matmul_infer(anvil__op_ctx *ctx) {
  * size 1 contribute nothing), each batch holding `mat` elements. */
 static size_t batch_offset(int32_t nb, const int64_t *idx, const int64_t *dims, size_t mat) {
     size_t off = 0;
-    for (int32_t d = 0; d < nb; d++) off = off * (size_t)dims[d] + (dims[d] == 1 ? 0 : (size_t)idx[d]);
+    for (int32_t d = 0; d < nb; d++)
+        off = off * (size_t)dims[d] + (dims[d] == 1 ? 0 : (size_t)idx[d]);
     return off * mat;
 }
 
@@ -270,18 +278,16 @@ static anvil_status gemm_shapes(const anvil__node *node, const anvil__tensor *a,
     s->c_rows = s->c_cols = 1;
     if (!c || c->rank < 0) return ANVIL_OK;
     if (c->rank > 2)
-        return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
-                                 "C must have rank <= 2, got %s",
+        return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH, "C must have rank <= 2, got %s",
                                  anvil__shape_str(c->rank, c->dims, sa, sizeof sa));
     if (c->rank == 2) s->c_rows = c->dims[0];
     if (c->rank >= 1) s->c_cols = c->dims[c->rank - 1];
     bool rows_ok = s->c_rows == 1 || s->c_rows < 0 || s->m < 0 || s->c_rows == s->m;
     bool cols_ok = s->c_cols == 1 || s->c_cols < 0 || s->n < 0 || s->c_cols == s->n;
     if (!rows_ok || !cols_ok)
-        return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
-                                 "C %s does not broadcast to the output %lldx%lld",
-                                 anvil__shape_str(c->rank, c->dims, sa, sizeof sa),
-                                 (long long)s->m, (long long)s->n);
+        return anvil__node_error(
+            node, ANVIL_STATUS_SHAPE_MISMATCH, "C %s does not broadcast to the output %lldx%lld",
+            anvil__shape_str(c->rank, c->dims, sa, sizeof sa), (long long)s->m, (long long)s->n);
     return ANVIL_OK;
 }
 
@@ -310,7 +316,8 @@ static float *transposed(const float *src, size_t r, size_t c) {
     float *t = anvil__malloc_array(r * c > 0 ? r * c : 1, sizeof *t);
     if (!t) return NULL;
     for (size_t i = 0; i < r; i++)
-        for (size_t j = 0; j < c; j++) t[j * r + i] = src[i * c + j];
+        for (size_t j = 0; j < c; j++)
+            t[j * r + i] = src[i * c + j];
     return t;
 }
 
@@ -319,9 +326,12 @@ static float dot_f32(size_t k, const float *x, const float *y) {
     float s[8] = {0}, t = 0.0f;
     size_t k8 = k - k % 8;
     for (size_t p = 0; p < k8; p += 8)
-        for (size_t u = 0; u < 8; u++) s[u] += x[p + u] * y[p + u];
-    for (size_t p = k8; p < k; p++) t += x[p] * y[p];
-    for (size_t u = 0; u < 8; u++) t += s[u];
+        for (size_t u = 0; u < 8; u++)
+            s[u] += x[p + u] * y[p + u];
+    for (size_t p = k8; p < k; p++)
+        t += x[p] * y[p];
+    for (size_t u = 0; u < 8; u++)
+        t += s[u];
     return t;
 }
 
@@ -331,14 +341,16 @@ static anvil_status gemm_f32(const gemm_shape *s, bool ta, bool tb, float alpha,
     if (c && beta != 0.0f) {
         for (size_t i = 0; i < m; i++)
             for (size_t j = 0; j < n; j++)
-                y[i * n + j] = beta * c[(s->c_rows == 1 ? 0 : i) * (size_t)s->c_cols +
-                                        (s->c_cols == 1 ? 0 : j)];
+                y[i * n + j] =
+                    beta *
+                    c[(s->c_rows == 1 ? 0 : i) * (size_t)s->c_cols + (s->c_cols == 1 ? 0 : j)];
     }
     if (tb && !ta && m < 8) {
         /* Few rows (a classifier's 1 x K input): dot products of rows of A and B read B once
          * and skip the transpose. */
         for (size_t i = 0; i < m; i++)
-            for (size_t j = 0; j < n; j++) y[i * n + j] += alpha * dot_f32(k, a + i * k, b + j * k);
+            for (size_t j = 0; j < n; j++)
+                y[i * n + j] += alpha * dot_f32(k, a + i * k, b + j * k);
         return ANVIL_OK;
     }
     /* Materialize transposed operands so the GEMM always streams rows. */
@@ -355,8 +367,8 @@ static anvil_status gemm_f32(const gemm_shape *s, bool ta, bool tb, float alpha,
 }
 
 static anvil_status gemm_int(const gemm_shape *s, bool ta, bool tb, double alpha, double beta,
-                             const anvil__tensor *a, const anvil__tensor *b,
-                             const anvil__tensor *c, anvil__tensor *y) {
+                             const anvil__tensor *a, const anvil__tensor *b, const anvil__tensor *c,
+                             anvil__tensor *y) {
     size_t m = (size_t)s->m, n = (size_t)s->n, k = (size_t)s->k;
     uint64_t *acc = anvil__malloc_array(m * n > 0 ? m * n : 1, sizeof *acc);
     if (!acc) return ANVIL_STATUS_OUT_OF_MEMORY;
@@ -393,7 +405,7 @@ anvil_status anvil__op_gemm_run(anvil__op_ctx *ctx) {
     double alpha = anvil__attr_float(ctx->node, "alpha", 1.0);
     double beta = anvil__attr_float(ctx->node, "beta", 1.0);
     if (a->dtype == ANVIL_DTYPE_F32)
-        return gemm_f32(&s, ta, tb, (float)alpha, (float)beta, a->data, b->data,
-                        c ? c->data : NULL, ctx->outputs[0]->data);
+        return gemm_f32(&s, ta, tb, (float)alpha, (float)beta, a->data, b->data, c ? c->data : NULL,
+                        ctx->outputs[0]->data);
     return gemm_int(&s, ta, tb, alpha, beta, a, b, c, ctx->outputs[0]);
 }

@@ -58,7 +58,7 @@ static inline int64_t anvil__floor_div(int64_t a, int64_t b) {
  * inside [0, limit). Lets im2col/col2im copy runs without a bounds test per element. */
 static inline void anvil__nn_run_range(int64_t first, int64_t stride, int64_t off, int64_t limit,
                                        size_t run, size_t *lo, size_t *hi) {
-    int64_t jl = -anvil__floor_div(off, stride) - first;                 /* ceil(-off/stride) */
+    int64_t jl = -anvil__floor_div(off, stride) - first;                /* ceil(-off/stride) */
     int64_t jh = anvil__floor_div(limit - off - 1, stride) - first + 1; /* exclusive */
     int64_t r = (int64_t)run;
     jl = jl < 0 ? 0 : jl > r ? r : jl;

@@ -27,8 +27,7 @@ anvil_status anvil__window_auto_pad(const anvil__node *node, anvil__auto_pad *ou
 }
 
 /* Checks kind and value range of one INTS attribute; sets *len (0 when absent). */
-static anvil_status check_ints(const anvil__node *node, const char *name, int64_t lo,
-                               size_t *len) {
+static anvil_status check_ints(const anvil__node *node, const char *name, int64_t lo, size_t *len) {
     anvil_status s = anvil__attr_expect(node, name, ANVIL_ATTR_INTS);
     if (s != ANVIL_OK) return s;
     const int64_t *v = anvil__attr_ints(node, name, len);
@@ -36,8 +35,7 @@ static anvil_status check_ints(const anvil__node *node, const char *name, int64_
         if (v[i] < lo || v[i] > ANVIL_NN_MAX_ATTR)
             return anvil__node_error(node, ANVIL_STATUS_INVALID_GRAPH,
                                      "%s[%zu] = %lld is out of range [%lld, %lld]", name, i,
-                                     (long long)v[i], (long long)lo,
-                                     (long long)ANVIL_NN_MAX_ATTR);
+                                     (long long)v[i], (long long)lo, (long long)ANVIL_NN_MAX_ATTR);
     }
     return ANVIL_OK;
 }
@@ -71,13 +69,14 @@ static anvil_status read_ints(const anvil__node *node, const char *name, size_t 
     size_t len;
     const int64_t *v = anvil__attr_ints(node, name, &len);
     if (!v) {
-        for (size_t i = 0; i < n; i++) out[i] = def;
+        for (size_t i = 0; i < n; i++)
+            out[i] = def;
         return ANVIL_OK;
     }
     if (len != n)
         return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
-                                 "attribute '%s' has %zu values, expected %zu for this input",
-                                 name, len, n);
+                                 "attribute '%s' has %zu values, expected %zu for this input", name,
+                                 len, n);
     memcpy(out, v, n * sizeof *out);
     return ANVIL_OK;
 }

@@ -16,13 +16,21 @@ static bool is_max(const anvil__node *node) {
 /* MaxPool compares through double, so only dtypes that convert exactly are accepted. */
 static anvil_status maxpool_dtype(const anvil__node *node, anvil_dtype dt) {
     switch (dt) {
-    case ANVIL_DTYPE_UNDEFINED: case ANVIL_DTYPE_F32: case ANVIL_DTYPE_F16:
-    case ANVIL_DTYPE_BF16: case ANVIL_DTYPE_F64: case ANVIL_DTYPE_I8: case ANVIL_DTYPE_U8:
-    case ANVIL_DTYPE_I16: case ANVIL_DTYPE_U16: case ANVIL_DTYPE_I32: case ANVIL_DTYPE_U32:
+    case ANVIL_DTYPE_UNDEFINED:
+    case ANVIL_DTYPE_F32:
+    case ANVIL_DTYPE_F16:
+    case ANVIL_DTYPE_BF16:
+    case ANVIL_DTYPE_F64:
+    case ANVIL_DTYPE_I8:
+    case ANVIL_DTYPE_U8:
+    case ANVIL_DTYPE_I16:
+    case ANVIL_DTYPE_U16:
+    case ANVIL_DTYPE_I32:
+    case ANVIL_DTYPE_U32:
         return ANVIL_OK;
     default:
-        return anvil__node_error(node, ANVIL_STATUS_UNSUPPORTED, "input X dtype %s is not supported",
-                                 anvil_dtype_name(dt));
+        return anvil__node_error(node, ANVIL_STATUS_UNSUPPORTED,
+                                 "input X dtype %s is not supported", anvil_dtype_name(dt));
     }
 }
 
@@ -89,9 +97,7 @@ static void tap_range(int64_t start, int64_t dil, int64_t k, int64_t lo_bound, i
     if (*hi < *lo) *hi = *lo;
 }
 
-/* One output element of a pool over plane `plane` (input offset of the (n, c) plane): visits
- * every tap inside the input. Returns the number of taps visited; for max, *best_at is the
- * plane-relative coordinates of the first maximum (ties keep the first). */
+/* What every output element of one pool run shares. */
 typedef struct pool_run {
     const pool_geom *g;
     anvil_dtype dt;
@@ -105,6 +111,10 @@ static double load(const pool_run *r, size_t i) {
                                     : anvil__load_f64(r->dt, r->x, i);
 }
 
+/* One output element at output coordinates `oidx` of the (n, c) plane starting at input
+ * offset `plane`: visits every tap inside the input and returns how many. Average: *result is
+ * the sum. Max: *result is the maximum, *best its input offset and best_coord its spatial
+ * coordinates (ties keep the first). */
 static int64_t pool_window(const pool_run *r, size_t plane, const int64_t *oidx, double *result,
                            size_t *best, int64_t *best_coord) {
     const anvil__window *w = &r->g->w;
@@ -132,7 +142,8 @@ static int64_t pool_window(const pool_run *r, size_t plane, const int64_t *oidx,
             found = true;
             acc = v;
             *best = off;
-            for (int32_t d = 0; d < ns; d++) best_coord[d] = start[d] + (lo[d] + k[d]) * w->dilation[d];
+            for (int32_t d = 0; d < ns; d++)
+                best_coord[d] = start[d] + (lo[d] + k[d]) * w->dilation[d];
         }
     } while (anvil__nn_next(ns, span, k));
     *result = acc;
@@ -169,8 +180,10 @@ static void store_lowest(anvil_dtype dt, void *y, size_t i) {
     if (anvil__dtype_is_float(dt)) {
         anvil__store_f64(dt, y, i, -INFINITY);
     } else {
-        int64_t lowest = dt == ANVIL_DTYPE_I8 ? INT8_MIN : dt == ANVIL_DTYPE_I16 ? INT16_MIN
-                                                       : dt == ANVIL_DTYPE_I32 ? INT32_MIN : 0;
+        int64_t lowest = dt == ANVIL_DTYPE_I8    ? INT8_MIN
+                         : dt == ANVIL_DTYPE_I16 ? INT16_MIN
+                         : dt == ANVIL_DTYPE_I32 ? INT32_MIN
+                                                 : 0;
         anvil__store_i64(dt, y, i, lowest);
     }
 }
@@ -236,7 +249,8 @@ anvil_status anvil__op_global_pool_infer(anvil__op_ctx *ctx) {
         return anvil__node_error(ctx->node, ANVIL_STATUS_SHAPE_MISMATCH,
                                  "expected rank >= 2 (N, C, spatial...), got %d", (int)x->rank);
     int64_t dims[ANVIL_MAX_RANK];
-    for (int32_t d = 0; d < x->rank; d++) dims[d] = d < 2 ? x->dims[d] : 1;
+    for (int32_t d = 0; d < x->rank; d++)
+        dims[d] = d < 2 ? x->dims[d] : 1;
     return anvil__set_output(ctx, 0, x->dtype, x->rank, dims);
 }
 
@@ -246,7 +260,8 @@ anvil_status anvil__op_global_pool_run(anvil__op_ctx *ctx) {
         return anvil__node_error(ctx->node, ANVIL_STATUS_UNSUPPORTED,
                                  "run-time input must be f32, got %s", anvil_dtype_name(x->dtype));
     size_t planes = (size_t)x->dims[0] * (size_t)x->dims[1], size = 1;
-    for (int32_t d = 2; d < x->rank; d++) size *= (size_t)x->dims[d];
+    for (int32_t d = 2; d < x->rank; d++)
+        size *= (size_t)x->dims[d];
     bool max = is_max(ctx->node);
     const float *xd = x->data;
     float *y = ctx->outputs[0]->data;
@@ -254,8 +269,10 @@ anvil_status anvil__op_global_pool_run(anvil__op_ctx *ctx) {
         const float *src = xd + p * size;
         double acc = max ? -INFINITY : 0.0;
         for (size_t i = 0; i < size; i++) {
-            if (!max) acc += src[i];
-            else if (src[i] > acc) acc = src[i];
+            if (!max)
+                acc += src[i];
+            else if (src[i] > acc)
+                acc = src[i];
         }
         y[p] = (float)(max ? acc : acc / (double)size);
     }

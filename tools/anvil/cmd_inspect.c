@@ -94,9 +94,11 @@ static int print_weights(const anvil_model *model) {
     return CLI_EXIT_OK;
 }
 
+/* user: the last character written, so the listing can be ended with a newline. */
 static void write_stdout(void *user, const char *text, size_t length) {
-    (void)user;
+    if (length == 0) return;
     fwrite(text, 1, length, stdout);
+    *(char *)user = text[length - 1];
 }
 
 int cli_inspect_main(int argc, char **argv) {
@@ -122,8 +124,10 @@ int cli_inspect_main(int argc, char **argv) {
     if (rc == CLI_EXIT_OK) rc = print_ops(model);
     if (rc == CLI_EXIT_OK) rc = print_weights(model);
     if (rc == CLI_EXIT_OK && graph) {
+        char last = '\n';
         fputs("\n", stdout);
-        st = anvil_model_print(model, write_stdout, NULL);
+        st = anvil_model_print(model, write_stdout, &last);
+        if (last != '\n') fputc('\n', stdout);
         if (st != ANVIL_OK) rc = cli_library_error(st);
     }
     anvil_model_destroy(model);

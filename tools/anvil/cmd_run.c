@@ -78,18 +78,21 @@ static long find_input(const anvil_model *model, const char *name, size_t name_l
     return -1;
 }
 
-static void list_inputs(const anvil_model *model) {
-    size_t n = anvil_model_input_count(model);
-    fprintf(stderr, "the model's inputs:");
-    for (size_t i = 0; i < n; i++) {
+/* "input (f32 [1, 3, 224, 224]), mask (i64 [batch, ?])" for usage messages. */
+static const char *format_inputs(const anvil_model *model, char *out, size_t size) {
+    size_t n = anvil_model_input_count(model), len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && len + 1 < size; i++) {
         anvil_tensor_desc d;
         char shape[256];
         if (anvil_model_input(model, i, &d) != ANVIL_OK) continue;
-        fprintf(stderr, "%s %s (%s %s)", i ? "," : "", d.name ? d.name : "",
-                anvil_dtype_name(d.dtype),
-                cli_format_shape(d.rank, d.dims, d.dim_names, shape, sizeof shape));
+        int w = snprintf(out + len, size - len, "%s%s (%s %s)", len ? ", " : "",
+                         d.name ? d.name : "", anvil_dtype_name(d.dtype),
+                         cli_format_shape(d.rank, d.dims, d.dim_names, shape, sizeof shape));
+        if (w < 0) break;
+        len = (size_t)w >= size - len ? size - 1 : len + (size_t)w;
     }
-    fputs(n ? "\n" : " none\n", stderr);
+    return n ? out : "none";
 }
 
 /* Maps one -i value to a model input index and a file. NAME=FILE when NAME is an input of the
@@ -98,6 +101,7 @@ static void list_inputs(const anvil_model *model) {
 static int resolve_spec(const anvil_model *model, const char *spec, long *index,
                         const char **file) {
     const char *eq = strchr(spec, '=');
+    char list[1024];
     *index = -1;
     *file = NULL;
     if (eq) {
@@ -111,16 +115,13 @@ static int resolve_spec(const anvil_model *model, const char *spec, long *index,
             *file = spec;
             return CLI_EXIT_OK;
         }
-        int rc = cli_usage_error("run", "-i '%s' gives no input name, but the model has %zu "
-                                        "inputs; use -i NAME=FILE.npy",
-                                 spec, anvil_model_input_count(model));
-        list_inputs(model);
-        return rc;
+        return cli_usage_error("run", "-i '%s' gives no input name, but the model has %zu "
+                                      "inputs; use -i NAME=FILE.npy with NAME among: %s",
+                               spec, anvil_model_input_count(model),
+                               format_inputs(model, list, sizeof list));
     }
-    int rc = cli_usage_error("run", "-i '%s': the model has no input '%.*s'", spec,
-                             (int)(eq - spec), spec);
-    list_inputs(model);
-    return rc;
+    return cli_usage_error("run", "-i '%s': the model has no input '%.*s'; its inputs: %s",
+                           spec, (int)(eq - spec), spec, format_inputs(model, list, sizeof list));
 }
 
 /* Reads every -i file into lists[k] and fills inputs[k] (named after the model input). */

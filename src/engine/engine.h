@@ -1,0 +1,78 @@
+/*
+ * engine.h — the insides of a compiled engine, shared by compile (plan), run, save/load and
+ * refit. An engine is a *run graph* (the optimized graph the backend executes) plus a *weight
+ * graph* (the recipes: a graph whose inputs are source weights and whose outputs are slots)
+ * plus a weight set (the slots' bytes). Slot i is weights->outputs[i]; the run graph refers to it
+ * as initializer i (run->inits[i], same value name, data NULL: the bytes live in the set).
+ */
+#ifndef ANVIL_ENGINE_H
+#define ANVIL_ENGINE_H
+
+#include "backend/backend.h"
+
+#include <stdatomic.h>
+
+/* The bytes of every slot, in backend memory. Reference-counted: a run holds the set it
+ * started with, so a refit can swap in a new set without pausing inference. */
+typedef struct anvil__weight_set {
+    atomic_int refs;
+    int32_t n_slots;
+    void **slots;         /* backend memory per slot (or views into `file` for a loaded engine) */
+    size_t *slot_bytes;
+    bool *slot_owned;     /* slots[i] allocated with backend->free-able memory */
+    uint64_t *source_hashes; /* xxh3 of each source weight the set was built from */
+    int32_t n_sources;
+    anvil__mapping file;  /* engine file mapping the slots may point into */
+} anvil__weight_set;
+
+/* Where a run-graph value lives during a run. */
+typedef enum anvil__buffer_kind {
+    ANVIL_BUFFER_NONE = 0,  /* not materialized (omitted optional value) */
+    ANVIL_BUFFER_INPUT = 1, /* caller's input `index` (plain layout) */
+    ANVIL_BUFFER_ARENA = 2, /* context arena at `offset` */
+    ANVIL_BUFFER_SLOT = 3,  /* weight slot `index` */
+    ANVIL_BUFFER_OUTPUT = 4 /* engine output `index`: allocated per run, returned to caller */
+} anvil__buffer_kind;
+
+typedef struct anvil__buffer {
+    anvil__buffer_kind kind;
+    int32_t index;
+    size_t offset;
+    size_t bytes;          /* at the max profile shapes, in `layout` */
+    anvil__layout layout;
+} anvil__buffer;
+
+typedef struct anvil__step {
+    int32_t node;          /* run-graph node index */
+    int32_t tactic;
+    anvil__kernel *kernel; /* created for the opt shapes; contexts re-create for other shapes */
+    size_t scratch_bytes;
+} anvil__step;
+
+struct anvil_engine {
+    const anvil__backend *backend;
+    anvil_compile_options options; /* profiles/progress pointers cleared */
+    anvil__graph *run;
+    anvil__graph *weights;
+    anvil__step *steps;
+    int32_t n_steps;
+    anvil__buffer *buffers; /* one per run-graph value */
+    size_t arena_bytes;
+    size_t activation_bytes;
+    size_t scratch_bytes;   /* max over steps */
+    anvil_input_profile *profiles; /* one per run-graph input (names owned) */
+    _Atomic(anvil__weight_set *) current;
+    bool dynamic;           /* some profile has min != max */
+    double compile_seconds;
+    char **layer_tactic;    /* per step, for inspect */
+};
+
+/* Acquire/release a reference to the engine's current weight set (NULL if stripped). */
+anvil__weight_set *anvil__weights_acquire(const anvil_engine *e);
+void anvil__weights_release(const anvil_engine *e, anvil__weight_set *set);
+
+/* Evaluates the weight graph on source tensors (in weights->inputs order) into a new set. */
+anvil_status anvil__weights_build(const anvil_engine *e, const anvil__tensor *sources,
+                                  anvil__weight_set **out);
+
+#endif /* ANVIL_ENGINE_H */
