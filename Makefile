@@ -54,3 +54,8 @@ format:
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+# `make bench`: anvil vs ONNX Runtime vs the interpreter on ../shared/models (bench/run.sh).
+.PHONY: bench
+bench: build
+	@sh bench/run.sh $(BUILD)

@@ -90,6 +90,19 @@ typedef enum anvil_dtype {
     ANVIL_DTYPE_U16 = 11,
     ANVIL_DTYPE_U32 = 12,
     ANVIL_DTYPE_U64 = 13,
+    /* Narrow types for Cast and quantized data. One byte per element in memory; the sub-byte
+     * types (f4e2m1, i4, u4, i2, u2) are unpacked, one element per byte, low bits holding the
+     * code (readers unpack the packed file encodings). */
+    ANVIL_DTYPE_F8E4M3FN = 14,
+    ANVIL_DTYPE_F8E4M3FNUZ = 15,
+    ANVIL_DTYPE_F8E5M2 = 16,
+    ANVIL_DTYPE_F8E5M2FNUZ = 17,
+    ANVIL_DTYPE_F8E8M0 = 18,
+    ANVIL_DTYPE_F4E2M1 = 19,
+    ANVIL_DTYPE_I4 = 20,
+    ANVIL_DTYPE_U4 = 21,
+    ANVIL_DTYPE_I2 = 22,
+    ANVIL_DTYPE_U2 = 23,
     ANVIL_DTYPE_COUNT
 } anvil_dtype;
 
@@ -148,7 +161,7 @@ typedef struct anvil_model anvil_model;
 
 /* Loads an ONNX model file. Weights are mmapped and viewed without copies where possible;
  * external data files are resolved relative to the model's folder and must stay inside it.
- * Errors: IO_ERROR (cannot open/read), PARSE_ERROR (not a valid ONNX protobuf),
+ * Errors: NOT_FOUND (no such file), IO_ERROR (cannot read), PARSE_ERROR (not a valid ONNX protobuf),
  * UNSUPPORTED (one message listing every unsupported op / opset with node names),
  * INVALID_GRAPH (cycles, undefined values, double assignment), LIMIT_EXCEEDED. */
 anvil_status anvil_model_load(const char *path, anvil_model **out);

@@ -175,6 +175,9 @@ static int compare_output(size_t k, const anvil_tensor *got, const anvil__tensor
 
 /* ---- one test ----------------------------------------------------------------------------- */
 
+/* --engine: run each test through a compiled CPU engine instead of the interpreter. */
+static bool g_engine = false;
+
 static int run_loaded(const anvil_model *model, const tensor_set *in, const tensor_set *exp,
                       result *r) {
     if (anvil_model_input_count(model) != in->count)
@@ -192,7 +195,23 @@ static int run_loaded(const anvil_model *model, const tensor_set *in, const tens
         inputs[k].bytes = t->bytes;
     }
     anvil_tensor_list *out = NULL;
-    anvil_status st = anvil_model_run_reference(model, inputs, in->count, &out);
+    anvil_status st;
+    if (g_engine) { /* compile for the CPU backend and run the engine instead */
+        anvil_compile_options co = anvil_compile_options_default();
+        co.autotune = 0;
+        co.threads = 1;
+        anvil_engine *e = NULL;
+        anvil_context *c = NULL;
+        st = anvil_engine_compile(model, &co, &e);
+        if (st == ANVIL_STATUS_UNSUPPORTED)
+            return set_result(r, RES_SKIP, "engine: %s", anvil_last_error());
+        if (st == ANVIL_OK) st = anvil_context_create(e, &c);
+        if (st == ANVIL_OK) st = anvil_engine_run(c, inputs, in->count, &out);
+        anvil_context_destroy(c);
+        anvil_engine_destroy(e);
+    } else {
+        st = anvil_model_run_reference(model, inputs, in->count, &out);
+    }
     if (st != ANVIL_OK)
         return set_result(r, RES_FAIL, "run: %s: %s", anvil_status_string(st),
                           anvil_last_error());
@@ -292,14 +311,20 @@ static bool selected(const options *o, const char *name) {
     return false;
 }
 
-static void md_cell(FILE *f, const char *s) {
+/* Writes a table cell: '|' escaped, and the data folder prefix dropped so that the report does
+ * not depend on where the data lives ("test_x/model.onnx"). */
+static void md_cell(FILE *f, const char *s, const char *root) {
+    size_t root_len = strlen(root);
     for (; *s; s++) {
+        if (strncmp(s, root, root_len) == 0 && s[root_len] == '/') s += root_len + 1;
+        if (!*s) break;
         if (*s == '|') fputs("\\|", f);
         else fputc(*s, f);
     }
 }
 
-static int write_markdown(const char *path, const entry *e, size_t n, const char *summary) {
+static int write_markdown(const char *path, const char *root, const entry *e, size_t n,
+                          const char *summary) {
     FILE *f = fopen(path, "w");
     if (!f) {
         fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
@@ -312,7 +337,7 @@ static int write_markdown(const char *path, const entry *e, size_t n, const char
         fputs("| test | result | reason |\n| --- | --- | --- |\n", f);
         for (size_t i = 0; i < n; i++) {
             fprintf(f, "| `%s` | %s | ", e[i].name, e[i].r.kind == RES_FAIL ? "fail" : "skip");
-            md_cell(f, e[i].r.reason);
+            md_cell(f, e[i].r.reason, root);
             fputs(" |\n", f);
         }
     }
@@ -325,7 +350,9 @@ static int write_markdown(const char *path, const entry *e, size_t n, const char
 }
 
 static void usage(FILE *f) {
-    fputs("usage: test_conformance [--markdown FILE] [--no-fork] [--verbose] [SUBSTRING...]\n"
+    fputs("usage: test_conformance [--engine] [--markdown FILE] [--no-fork] [--verbose] "
+          "[SUBSTRING...]\n"
+          "--engine compiles each model for the CPU backend and runs the engine.\n"
           "Runs the ONNX node tests of " ANVIL_SHARED_DIR "/onnx-node-tests whose names\n"
           "contain any SUBSTRING (all without one). Exit 0 when passed >= 95% of\n"
           "passed + failed, 1 otherwise, 77 when the test folder is missing.\n",
@@ -343,6 +370,8 @@ static int parse_args(int argc, char **argv, options *o) {
                 return 2;
             }
             o->markdown = argv[i];
+        } else if (strcmp(argv[i], "--engine") == 0) {
+            g_engine = true;
         } else if (strcmp(argv[i], "--no-fork") == 0) {
             o->fork_each = false;
         } else if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0) {
@@ -433,7 +462,7 @@ int main(int argc, char **argv) {
     rc = (passed + failed > 0 && (double)passed >= PASS_TARGET * (double)(passed + failed)) ? 0
          : passed + failed == 0 ? 77
                                 : 1;
-    if (o.markdown && write_markdown(o.markdown, entries, n_entries, summary) != 0) rc = 1;
+    if (o.markdown && write_markdown(o.markdown, root, entries, n_entries, summary) != 0) rc = 1;
     if (rc == 1)
         printf("conformance: pass rate below the %.0f%% target\n", PASS_TARGET * 100);
     free(entries);

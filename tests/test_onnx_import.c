@@ -264,6 +264,26 @@ static void test_external(void) {
     anvil__unmap(&map);
 }
 
+/* A symlink inside the model's folder that points outside it is refused. */
+static void test_symlink_escape(void) {
+    char dir[] = "/tmp/anvil_onnx_XXXXXX", link_path[64], abs_bin[1024];
+    if (!mkdtemp(dir)) return;
+    snprintf(link_path, sizeof link_path, "%s/external.bin", dir);
+    if (!realpath(DATA "/external.bin", abs_bin) || symlink(abs_bin, link_path) != 0) {
+        rmdir(dir);
+        return;
+    }
+    anvil__mapping map;
+    CHECK_OK(anvil__map_file(DATA "/external.onnx", &map));
+    anvil__onnx_model *m = NULL;
+    CHECK_STATUS(anvil__onnx_import(map.data, map.size, dir, &m), ANVIL_STATUS_INVALID_ARGUMENT);
+    CHECK_CONTAINS(anvil_last_error(), "outside the model's folder");
+    CHECK(m == NULL);
+    anvil__unmap(&map);
+    unlink(link_path);
+    rmdir(dir);
+}
+
 static void test_small_good(void) {
     loaded l;
     CHECK_OK(load("ir3.onnx", &l));
@@ -528,6 +548,7 @@ int main(void) {
     test_typed();
     test_if();
     test_external();
+    test_symlink_escape();
     test_small_good();
     test_bad_files();
     test_read_tensor_errors();

@@ -39,6 +39,9 @@ typedef struct anvil__kernel_desc {
      * the kernel must use them, not choose. NULL when the kernel may choose. */
     const anvil__layout *fixed_weight_layouts;
     int32_t threads;
+    /* Activations stay in plain layouts (ANVIL_PASS_LAYOUT off): the kernel must accept and
+     * produce plain activations; only weights may be packed. */
+    bool plain_activations;
 } anvil__kernel_desc;
 
 typedef struct anvil__kernel anvil__kernel; /* backend-defined */

@@ -19,6 +19,11 @@ static const struct {
     [ANVIL_DTYPE_I32] = {4, "i32"},             [ANVIL_DTYPE_I64] = {8, "i64"},
     [ANVIL_DTYPE_BOOL] = {1, "bool"},           [ANVIL_DTYPE_U16] = {2, "u16"},
     [ANVIL_DTYPE_U32] = {4, "u32"},             [ANVIL_DTYPE_U64] = {8, "u64"},
+    [ANVIL_DTYPE_F8E4M3FN] = {1, "f8e4m3fn"},   [ANVIL_DTYPE_F8E4M3FNUZ] = {1, "f8e4m3fnuz"},
+    [ANVIL_DTYPE_F8E5M2] = {1, "f8e5m2"},       [ANVIL_DTYPE_F8E5M2FNUZ] = {1, "f8e5m2fnuz"},
+    [ANVIL_DTYPE_F8E8M0] = {1, "f8e8m0"},       [ANVIL_DTYPE_F4E2M1] = {1, "f4e2m1"},
+    [ANVIL_DTYPE_I4] = {1, "i4"},               [ANVIL_DTYPE_U4] = {1, "u4"},
+    [ANVIL_DTYPE_I2] = {1, "i2"},               [ANVIL_DTYPE_U2] = {1, "u2"},
 };
 
 size_t anvil_dtype_size(anvil_dtype dtype) {

@@ -8,8 +8,9 @@
 #ifndef ANVIL_ENGINE_H
 #define ANVIL_ENGINE_H
 
-#include "backend/backend.h"
+#include "plan/plan.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 /* The bytes of every slot, in backend memory. Reference-counted: a run holds the set it
@@ -25,46 +26,20 @@ typedef struct anvil__weight_set {
     anvil__mapping file;  /* engine file mapping the slots may point into */
 } anvil__weight_set;
 
-/* Where a run-graph value lives during a run. */
-typedef enum anvil__buffer_kind {
-    ANVIL_BUFFER_NONE = 0,  /* not materialized (omitted optional value) */
-    ANVIL_BUFFER_INPUT = 1, /* caller's input `index` (plain layout) */
-    ANVIL_BUFFER_ARENA = 2, /* context arena at `offset` */
-    ANVIL_BUFFER_SLOT = 3,  /* weight slot `index` */
-    ANVIL_BUFFER_OUTPUT = 4 /* engine output `index`: allocated per run, returned to caller */
-} anvil__buffer_kind;
-
-typedef struct anvil__buffer {
-    anvil__buffer_kind kind;
-    int32_t index;
-    size_t offset;
-    size_t bytes;          /* at the max profile shapes, in `layout` */
-    anvil__layout layout;
-} anvil__buffer;
-
-typedef struct anvil__step {
-    int32_t node;          /* run-graph node index */
-    int32_t tactic;
-    anvil__kernel *kernel; /* created for the opt shapes; contexts re-create for other shapes */
-    size_t scratch_bytes;
-} anvil__step;
-
 struct anvil_engine {
     const anvil__backend *backend;
     anvil_compile_options options; /* profiles/progress pointers cleared */
     anvil__graph *run;
     anvil__graph *weights;
-    anvil__step *steps;
-    int32_t n_steps;
-    anvil__buffer *buffers; /* one per run-graph value */
-    size_t arena_bytes;
-    size_t activation_bytes;
-    size_t scratch_bytes;   /* max over steps */
+    anvil__plan *plan;             /* for the opt shapes */
+    anvil__slot_info *slots;       /* one per slot (run->inits / weights->outputs) */
     anvil_input_profile *profiles; /* one per run-graph input (names owned) */
-    _Atomic(anvil__weight_set *) current;
-    bool dynamic;           /* some profile has min != max */
+    bool dynamic;                  /* some profile has min != max */
+    /* The current weight set. Readers take a reference under `lock` (a pointer read and an
+     * increment must not race with a swap that drops the last reference). */
+    anvil__weight_set *current;
+    pthread_mutex_t lock;
     double compile_seconds;
-    char **layer_tactic;    /* per step, for inspect */
 };
 
 /* Acquire/release a reference to the engine's current weight set (NULL if stripped). */

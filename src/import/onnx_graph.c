@@ -245,6 +245,10 @@ static anvil_status add_attr(anvil__onnx_ctx *c, anvil__graph *g, int32_t node,
     if (!name[0])
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "node '%s' (%s): an attribute has no name",
                             n->name, n->op_type);
+    if (n->n_attrs >= ANVIL__ONNX_MAX_ATTRS)
+        return anvil__error(ANVIL_STATUS_LIMIT_EXCEEDED,
+                            "node '%s' (%s) has more than %d attributes", n->name, n->op_type,
+                            ANVIL__ONNX_MAX_ATTRS);
     if (anvil__node_attr(n, name))
         return anvil__error(ANVIL_STATUS_INVALID_GRAPH,
                             "node '%s' (%s): attribute '%s' is given twice", n->name, n->op_type,

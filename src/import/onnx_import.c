@@ -24,20 +24,21 @@ anvil_status anvil__onnx_issue_add(anvil__onnx_ctx *c, int kind, const char *key
             strcmp(c->issues[i].domain, domain) == 0)
             is = &c->issues[i];
     if (!is) {
-        anvil__onnx_issue *p = anvil__realloc(c->issues, (c->n_issues + 1) * sizeof *p);
-        if (!p) return ANVIL_STATUS_OUT_OF_MEMORY;
-        c->issues = p;
-        is = &p[c->n_issues++];
+        if (c->n_issues == ANVIL__ONNX_MAX_ISSUES) {
+            c->n_more_issues++;
+            return ANVIL_OK;
+        }
+        is = &c->issues[c->n_issues++];
         memset(is, 0, sizeof *is);
         is->kind = kind;
         is->key = key;
         is->domain = domain;
     }
-    anvil__onnx_where *w = anvil__realloc(is->where, (is->n_where + 1) * sizeof *w);
-    if (!w) return ANVIL_STATUS_OUT_OF_MEMORY;
-    is->where = w;
-    w[is->n_where].name = name;
-    w[is->n_where++].index = index;
+    if (is->n_where < ANVIL__ONNX_MAX_WHERE) {
+        is->where[is->n_where].name = name;
+        is->where[is->n_where].index = index;
+    }
+    is->n_where++;
     return ANVIL_OK;
 }
 
@@ -67,7 +68,7 @@ static void msg_issue(msg_buf *m, const anvil__onnx_issue *is) {
                                           {"value", "values"}};
     if (is->domain[0]) msg_add(m, "%s.", is->domain);
     msg_add(m, "%s (%s ", is->key, what[is->kind][is->n_where > 1]);
-    enum { SHOWN = 8 };
+    enum { SHOWN = ANVIL__ONNX_MAX_WHERE };
     for (size_t w = 0; w < is->n_where && w < SHOWN; w++) {
         const anvil__onnx_where *at = &is->where[w];
         if (at->name[0]) msg_add(m, "%s'%s'", w ? ", " : "", at->name);
@@ -92,6 +93,7 @@ static anvil_status report_issues(const anvil__onnx_ctx *c, const char *opset_pr
             msg_issue(&m, &c->issues[i]);
         }
     }
+    if (c->n_more_issues) msg_add(&m, "; and %zu more", c->n_more_issues);
     if (opset_problem[0]) msg_add(&m, "%s%s", m.len ? "; " : "", opset_problem);
     if (!m.len) return ANVIL_OK;
     return anvil__error(ANVIL_STATUS_UNSUPPORTED, "%s", m.text);
@@ -287,9 +289,6 @@ anvil_status anvil__onnx_import(const uint8_t *data, size_t size, const char *ba
     unpacked u;
     memset(&u, 0, sizeof u);
     anvil_status s = import_model(&c, data, size, &u);
-    /* Issues borrow strings from the protobuf and the graph: free them first. */
-    for (size_t i = 0; i < c.n_issues; i++) anvil__free(c.issues[i].where);
-    anvil__free(c.issues);
     anvil__name_map_free(&c.used);
     unpacked_free(&u, &c.alloc);
     anvil__onnx_ctx_free(&c);

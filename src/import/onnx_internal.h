@@ -50,12 +50,18 @@ typedef struct anvil__onnx_where {
     const char *name; /* node or tensor name (borrowed); "" → shown as #index */
     int32_t index;
 } anvil__onnx_where;
+/* Bounds on what is kept for the message, so a hostile file with 100k distinct unknown op
+ * types costs neither quadratic time nor memory. */
+#define ANVIL__ONNX_MAX_ISSUES 32
+#define ANVIL__ONNX_MAX_WHERE 8
+/* Attributes per node (ONNX ops have at most a few dozen); keeps the duplicate check cheap. */
+#define ANVIL__ONNX_MAX_ATTRS 1024
 typedef struct anvil__onnx_issue {
     int kind;
     const char *key;    /* op type / element type name / value type (borrowed) */
     const char *domain; /* op domain ("" for the default one) */
-    anvil__onnx_where *where;
-    size_t n_where;
+    anvil__onnx_where where[ANVIL__ONNX_MAX_WHERE];
+    size_t n_where;     /* may exceed ANVIL__ONNX_MAX_WHERE: only the first are kept */
 } anvil__onnx_issue;
 
 typedef struct anvil__onnx_ctx {
@@ -65,8 +71,9 @@ typedef struct anvil__onnx_ctx {
     char *base_real;          /* realpath(base_dir), computed on first use */
     anvil__onnx_alloc alloc;
     anvil__name_map used;     /* every name a node reads or a graph outputs (any graph) */
-    anvil__onnx_issue *issues;
+    anvil__onnx_issue issues[ANVIL__ONNX_MAX_ISSUES];
     size_t n_issues;
+    size_t n_more_issues;     /* distinct issues beyond ANVIL__ONNX_MAX_ISSUES */
 } anvil__onnx_ctx;
 
 /* Records one unsupported thing at `name`/`index` (strings borrowed until the import ends). */

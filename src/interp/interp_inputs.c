@@ -108,8 +108,7 @@ anvil_status anvil__interp_check_inputs(const anvil__graph *g, const anvil_tenso
         missing++;
     }
     if (missing)
-        return anvil__error(ANVIL_STATUS_MISSING_INPUT, "missing input%s: %s",
-                            missing > 1 ? "s" : "", msg);
+        return anvil__error(ANVIL_STATUS_MISSING_INPUT, "%s not given", msg);
     int64_t sym_size[64];
     const char *sym_name[64];
     int n_sym = 0;

@@ -312,16 +312,20 @@ static anvil_status check_values(const anvil__graph *g) {
                                 "initializer '%s': %zu bytes of data do not match its shape",
                                 g->values[in->value].name, in->t.bytes);
     }
+    return ANVIL_OK;
+}
+
+static anvil_status check_inputs(const anvil__graph *g, uint8_t *seen) {
+    memset(seen, 0, (size_t)g->n_values + 1);
     for (int32_t i = 0; i < g->n_inputs; i++) {
         int32_t v = g->inputs[i];
         if (v < 0 || v >= g->n_values || !(g->values[v].flags & ANVIL_VALUE_INPUT))
             return anvil__error(ANVIL_STATUS_INVALID_GRAPH, "graph input #%d has invalid id %d",
                                 (int)i, (int)v);
-        for (int32_t j = 0; j < i; j++)
-            if (g->inputs[j] == v)
-                return anvil__error(ANVIL_STATUS_INVALID_GRAPH,
-                                    "value '%s' is defined twice: listed twice as a graph input",
-                                    g->values[v].name);
+        if (seen[v]++)
+            return anvil__error(ANVIL_STATUS_INVALID_GRAPH,
+                                "value '%s' is defined twice: listed twice as a graph input",
+                                g->values[v].name);
     }
     return ANVIL_OK;
 }
@@ -387,7 +391,8 @@ anvil_status anvil__graph_verify(const anvil__graph *g) {
     int32_t *prod = anvil__malloc_array((size_t)g->n_values + 1, sizeof *prod);
     uint8_t *defined = anvil__malloc((size_t)g->n_values + 1);
     id_list reads = {NULL, 0, 0};
-    s = prod && defined ? find_producers(g, prod) : ANVIL_STATUS_OUT_OF_MEMORY;
+    s = prod && defined ? check_inputs(g, defined) : ANVIL_STATUS_OUT_OF_MEMORY;
+    if (s == ANVIL_OK) s = find_producers(g, prod);
     if (s == ANVIL_OK) s = check_order(g, prod, defined, &reads);
     anvil__free(prod);
     anvil__free(defined);

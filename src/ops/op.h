@@ -24,6 +24,9 @@ enum {
     /* The output shapes depend on running the op (If): run() sets and allocates its outputs
      * itself instead of the interpreter allocating them from infer(). */
     ANVIL_OP_SELF_ALLOC = 1 << 1,
+    /* anvil's own op (domain "anvil"), created by the compiler, never accepted from a model
+     * file's default domain. */
+    ANVIL_OP_INTERNAL = 1 << 2,
 };
 
 typedef enum anvil__op_id {
@@ -60,6 +63,8 @@ typedef struct anvil__op_def {
 /* Registry. */
 const anvil__op_def *anvil__op_get(int32_t op); /* NULL if out of range */
 int32_t anvil__op_find(const char *op_type, const char *domain); /* -1 if unsupported */
+/* anvil's internal ops (domain "anvil"), for graphs the compiler builds. */
+int32_t anvil__op_find_internal(const char *op_type);
 /* Checks input/output counts, then calls validate. Message names the node. */
 anvil_status anvil__op_validate_node(const anvil__node *node, int64_t opset);
 

@@ -19,12 +19,21 @@ const anvil__op_def *anvil__op_get(int32_t op) {
     return op >= 0 && op < ANVIL_OP_COUNT ? &op_table[op] : NULL;
 }
 
-int32_t anvil__op_find(const char *op_type, const char *domain) {
-    if (domain && domain[0] && strcmp(domain, "ai.onnx") != 0) return -1;
+static int32_t find(const char *op_type, bool internal) {
     for (int32_t i = 0; i < ANVIL_OP_COUNT; i++)
-        if (strcmp(op_table[i].name, op_type) == 0) return i;
+        if (strcmp(op_table[i].name, op_type) == 0)
+            return internal == ((op_table[i].flags & ANVIL_OP_INTERNAL) != 0) ? i : -1;
     return -1;
 }
+
+/* Model files name ops of the default domain only: anvil's internal ops are never found here,
+ * so a crafted model cannot reach them. */
+int32_t anvil__op_find(const char *op_type, const char *domain) {
+    if (domain && domain[0] && strcmp(domain, "ai.onnx") != 0) return -1;
+    return find(op_type, false);
+}
+
+int32_t anvil__op_find_internal(const char *op_type) { return find(op_type, true); }
 
 /* Counts trailing omitted inputs as absent: ONNX lets "" stand for a missing optional input. */
 static int32_t present_count(const int32_t *ids, int32_t n) {

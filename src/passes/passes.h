@@ -22,6 +22,15 @@ typedef struct anvil__compile_state {
     const anvil__tensor *opt_inputs;
     uint32_t disabled; /* bit mask of 1u << anvil_pass */
     int32_t opt_level;
+    /* Some input dim varies between its profile's min and max: passes must not fold values
+     * that depend on input shapes (Shape, Size) into constants. */
+    bool dynamic;
+    /* The source graph (borrowed; set by anvil__compile_state_init, must outlive the state).
+     * Slots that are exactly a source are views of its bytes (run->inits[i].owned false);
+     * slots computed by a pass own their bytes. When `dynamic`, shape inference treats every
+     * input dim the model does not fix as unknown (-1), so no pass specialises the graph to
+     * an opt value (no Shape/Size folding of it, no fusion relying on two dims being equal). */
+    const anvil__graph *model;
 } anvil__compile_state;
 
 /* Builds the initial state from a model graph (deep copies; the model is not modified):
@@ -57,5 +66,97 @@ anvil_status anvil__pass_dead_code(anvil__compile_state *st);
 
 /* Runs the pipeline in order, compacting the graphs after each pass and re-inferring shapes. */
 anvil_status anvil__passes_run(anvil__compile_state *st);
+
+/* ---- Helpers for the passes (compile_state.c, clone.c, pass_util.c) ---- */
+
+/* Deep copy of a graph: values, nodes (attributes, subgraphs, post-ops), inputs, outputs and,
+ * when with_inits, initializers (owned data copied, borrowed data borrowed again). */
+anvil_status anvil__pass_clone_graph(const anvil__graph *src, anvil__graph *parent,
+                                     bool with_inits, anvil__graph **out);
+
+/* Copies every attribute of `from` onto node `node` of g (tensors and subgraphs deep-copied). */
+anvil_status anvil__pass_copy_attrs(anvil__graph *g, int32_t node, const anvil__node *from);
+
+/* As anvil__compile_add_weight_node, with the attributes of `attrs_from` copied (may be NULL). */
+anvil_status anvil__compile_add_weight_node_attrs(anvil__compile_state *st, const char *op_type,
+                                                  const int32_t *weight_inputs, int32_t n_inputs,
+                                                  const anvil__node *attrs_from,
+                                                  const char *name_hint, int32_t *out_run_value);
+/* Adds a new slot holding a copy of `t` (dtype, shape, data), recorded in the weight graph as a
+ * Constant node with a `value` attribute. Returns the run-graph value id of the slot. */
+anvil_status anvil__compile_add_weight_const(anvil__compile_state *st, const anvil__tensor *t,
+                                             const char *name_hint, int32_t *out_run_value);
+/* The attached data of run-graph slot value `run_value`, NULL if it is not a slot. */
+const anvil__tensor *anvil__compile_slot_data(const anvil__compile_state *st, int32_t run_value);
+/* After a pass: toposorts and compacts the run graph (dropping dead nodes and slots nobody
+ * reads), then re-derives the slot list (weights->outputs[i] = run->inits[i], by name), drops
+ * weight-graph nodes no slot needs and compacts the weight graph. Weight inputs never change
+ * (weights->inputs = the model's initializers, in order, whether still read or not). */
+anvil_status anvil__compile_compact(anvil__compile_state *st);
+
+/* Fused post-op conventions written by the fusion passes (anvil__post_op):
+ *   Relu, Sigmoid, Tanh, HardSwish: no parameter (alpha = beta = 0).
+ *   Clip: alpha = min, beta = max (-inf / +inf for an absent bound input; before opset 11 the
+ *         attributes, whose defaults are -FLT_MAX / FLT_MAX).
+ *   LeakyRelu, Elu: alpha.  HardSigmoid: alpha, beta.  Gelu: alpha 0 (erf) or 1 (tanh).
+ *   SiLU, x * Sigmoid(x): op = ANVIL__POST_SILU (not an ONNX op; just past the registry ids).
+ *   Add: input = index in node->inputs of the other operand (appended after the op's own
+ *        inputs): a residual of exactly the output's shape, or (MatMul only) a bias slot of
+ *        shape [N] broadcast over the rows of the [..., N] output.
+ * Post-ops apply in order (e.g. bias, residual sum, then an activation). */
+#define ANVIL__POST_SILU ((int32_t)ANVIL_OP_COUNT)
+
+/* Whether pass p is switched off (its bit is set in st->disabled). */
+bool anvil__pass_disabled(const anvil__compile_state *st, anvil_pass p);
+/* Per value of g: how many references live nodes make to it (once per input position, once per
+ * node whose subgraph captures it by name). *out has g->n_values entries (anvil__free it). */
+anvil_status anvil__pass_count_uses(const anvil__graph *g, int32_t **out);
+/* The live node reading v when v has exactly one reference, from an input position (not a
+ * subgraph capture), and is not a graph output; -1 otherwise. */
+int32_t anvil__pass_sole_consumer(const anvil__graph *g, const int32_t *uses, int32_t v);
+/* The live node producing v, -1 for inputs, slots and values of dead nodes. */
+int32_t anvil__pass_producer(const anvil__graph *g, int32_t v);
+/* Whether run value v is a slot holding exactly one number; *out receives it as double. */
+bool anvil__pass_scalar(const anvil__compile_state *st, int32_t v, double *out);
+/* Whether every dim of the value is known (rank >= 0, dims >= 0). */
+bool anvil__pass_shape_known(const anvil__value *v);
+/* Whether two values have the same dtype and the same fully known shape. */
+bool anvil__pass_same_shape(const anvil__value *a, const anvil__value *b);
+/* Rewrites live node `node` in place as `op_type` (default domain) reading `inputs`; its
+ * attributes and post-ops are dropped; its name, outputs and `fused` note are kept. */
+anvil_status anvil__pass_rewrite_node(anvil__graph *g, int32_t node, const char *op_type,
+                                      const int32_t *inputs, int32_t n_inputs);
+/* Makes `node` write `value` as its output `index` (taking over a value another node wrote;
+ * the value it wrote before is left without a producer). */
+void anvil__pass_take_output(anvil__graph *g, int32_t node, int32_t index, int32_t value);
+/* For a live node computing `out` equal to `in` (same dtype, shape and bytes): marks it dead
+ * after making every reader of `out` read `in` or, when `out` is a graph output, after making
+ * the producer of `in` write `out` (only if `in` has no other reader and is not an output).
+ * Returns false, changing nothing, when neither is possible or `out` is captured by a
+ * subgraph. `uses` (from anvil__pass_count_uses) is stale afterwards. */
+bool anvil__pass_bypass(anvil__graph *g, const int32_t *uses, int32_t node, int32_t in,
+                        int32_t out);
+/* The sole consumer of v (see anvil__pass_sole_consumer) when it is op `op`, else -1. */
+int32_t anvil__pass_consumer_op(const anvil__graph *g, const int32_t *uses, int32_t v,
+                                int32_t op);
+/* The input of two-input node n that is not v (-1 if v is not exactly one of its inputs). */
+int32_t anvil__pass_other_input(const anvil__node *n, int32_t v);
+/* Whether run value v is a one-element slot within rel_tol (relative) of `target`. */
+bool anvil__pass_is_const(const anvil__compile_state *st, int32_t v, double target,
+                          double rel_tol);
+/* GELU recognition (patterns_gelu.c), run by the patterns pass on each Erf or Tanh node:
+ * rewrites x * 0.5 * (1 + erf(x / sqrt 2)) (any association torch emits) as Gelu, and the tanh
+ * form 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) as Gelu approximate="tanh". */
+anvil_status anvil__pass_gelu(anvil__compile_state *st, const int32_t *uses, int32_t node,
+                              bool *changed);
+/* Attribute setters on node `node` (replacing an attribute of the same name). */
+anvil_status anvil__pass_set_attr_int(anvil__graph *g, int32_t node, const char *name,
+                                      int64_t v);
+anvil_status anvil__pass_set_attr_float(anvil__graph *g, int32_t node, const char *name,
+                                        double v);
+anvil_status anvil__pass_set_attr_string(anvil__graph *g, int32_t node, const char *name,
+                                         const char *v);
+anvil_status anvil__pass_set_attr_ints(anvil__graph *g, int32_t node, const char *name,
+                                       const int64_t *v, size_t n);
 
 #endif /* ANVIL_PASSES_H */

@@ -1,15 +1,17 @@
 /*
  * cli_util.c — helpers of the `anvil` tool: error and usage messages with the documented exit
- * codes, output-name sanitizing, shape/count/byte formatting, mkdir -p. No command logic here;
- * tests/test_cli.c compiles this file directly to test the sanitizer.
+ * codes, output-name sanitizing, shape/count/byte formatting, mkdir -p, a clock and a median.
+ * No command logic here; tests/test_cli.c compiles this file directly to test the sanitizer.
  */
 #include "cli.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 const char cli_exit_codes_help[] =
@@ -150,4 +152,20 @@ int cli_make_dirs(const char *path) {
         return -1;
     }
     return 0;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int compare_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double cli_sort_median(double *v, size_t n) {
+    qsort(v, n, sizeof *v, compare_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }

@@ -1,7 +1,8 @@
 /*
- * cmd_inspect.c — `anvil inspect MODEL`: prints a model's inputs and outputs (dtype, shape with
- * symbolic dims), its op histogram, initializer and parameter counts, weight bytes and opset;
- * `--graph` adds the full node listing. Read-only: it never runs the model.
+ * cmd_inspect.c — `anvil inspect MODEL|ENGINE`: prints a model's inputs and outputs (dtype,
+ * shape with symbolic dims), its op histogram, initializer and parameter counts, weight bytes and
+ * opset; `--graph` adds the full node listing. Engine files (found by their magic) are handed to
+ * cmd_inspect_engine.c. Read-only: it never runs anything.
  */
 #include "cli.h"
 
@@ -12,19 +13,26 @@
 const char cli_inspect_help[] =
     "USAGE\n"
     "  anvil inspect MODEL.onnx [--graph]\n"
+    "  anvil inspect ENGINE\n"
     "\n"
-    "Prints the model's inputs and outputs (name, dtype, shape; dims that are not fixed show\n"
+    "For a model: its inputs and outputs (name, dtype, shape; dims that are not fixed show\n"
     "their symbolic name, or ? without one), the op histogram sorted by count, the number of\n"
     "initializers, the parameter count (sum of their elements) and their size in bytes, and\n"
     "the ONNX opset.\n"
+    "For an engine file (recognized by its first bytes, whatever its name): backend,\n"
+    "precision, threads, whether it is refittable and whether it needs weights (stripped), its\n"
+    "inputs with their profiles (min, opt, max) and outputs, a table of the executed layers\n"
+    "(index, name, op, tactic, fused ops, output shape at the opt shapes), the activation arena\n"
+    "against the sum of all activations (what reuse saves), and the weight bytes and slots.\n"
     "\n"
     "OPTIONS\n"
-    "  -g, --graph    also print every value and node of the graph\n"
+    "  -g, --graph    also print every value and node of the graph (models only)\n"
     "  -h, --help     show this help\n"
     "\n"
     "EXAMPLES\n"
     "  anvil inspect mobilenet_v2.onnx\n"
-    "  anvil inspect model.onnx --graph | less\n";
+    "  anvil inspect model.onnx --graph | less\n"
+    "  anvil inspect mobilenet_v2.anvil\n";
 
 typedef struct op_count {
     const char *op;
@@ -114,6 +122,12 @@ int cli_inspect_main(int argc, char **argv) {
     if (optind != argc - 1)
         return cli_usage_error("inspect", "expected one MODEL, got %d arguments", argc - optind);
     const char *path = argv[optind];
+    if (cli_is_engine_file(path)) {
+        if (graph)
+            return cli_usage_error("inspect", "--graph lists a model's graph; '%s' is an engine "
+                                   "file (its layers are listed without it)", path);
+        return cli_inspect_engine(path);
+    }
     anvil_model *model = NULL;
     anvil_status st = anvil_model_load(path, &model);
     if (st != ANVIL_OK) return cli_library_error(st);

@@ -1,8 +1,8 @@
 /*
- * cmd_run.c — `anvil run MODEL -i NAME=FILE.npy ... [-o DIR]`: runs a model on .npy inputs
- * with the reference interpreter (the only execution path so far) and writes one .npy per
- * output. Inputs are checked by the library (MISSING_INPUT, dtype and shape errors); this file
- * only maps arguments to model inputs and outputs to file names.
+ * cmd_run.c — `anvil run MODEL|ENGINE -i NAME=FILE.npy ... [-o DIR]`: runs an engine file, an
+ * ONNX model compiled in memory, or (--reference) the model with the reference interpreter, and
+ * writes one .npy per output. Inputs are checked by the library (dtype, shape, profile); this
+ * file maps arguments to inputs and outputs to file names.
  */
 #include "cli.h"
 
@@ -14,147 +14,35 @@
 
 const char cli_run_help[] =
     "USAGE\n"
-    "  anvil run MODEL.onnx [-i [NAME=]FILE.npy]... [-o DIR] [--reference]\n"
+    "  anvil run MODEL.onnx|ENGINE [-i [NAME=]FILE.npy]... [-o DIR] [--reference]\n"
+    "            [--threads N] [compile options]\n"
     "\n"
     "Runs the model on the given inputs and prints each output's name, dtype and shape.\n"
+    "An engine file (recognized by its first bytes, whatever its name) is loaded and run. An\n"
+    "ONNX model is compiled in memory first (as `anvil compile` would, without saving); an input\n"
+    "with dims the model leaves open is compiled for the shape of the file given, unless a\n"
+    "--profile says otherwise. --reference runs the model with the reference interpreter instead.\n"
     "With -o, writes each output to DIR/<output name>.npy; characters of the name outside\n"
     "[A-Za-z0-9._-] become '_' (a clash gets a _2, _3, ... suffix). DIR is created if missing.\n"
     "An input missing from the command line is an error naming each missing input with its\n"
-    "expected dtype and shape.\n"
+    "expected dtype and shape. A stripped engine (compile --stripped) cannot run before a refit:\n"
+    "that is an error (exit 1) saying it needs weights.\n"
     "\n"
     "OPTIONS\n"
-    "  -i, --input NAME=FILE.npy   feed FILE.npy to the model input NAME; repeat per input.\n"
-    "                              A model with a single input also takes -i FILE.npy.\n"
+    "  -i, --input NAME=FILE.npy   feed FILE.npy to the input NAME; repeat per input.\n"
+    "                              A single-input model or engine also takes -i FILE.npy.\n"
     "  -o, --output-dir DIR        write the outputs as .npy files into DIR\n"
-    "      --reference             run with the reference interpreter (the default, and the\n"
-    "                              only engine for now)\n"
+    "      --reference             run an ONNX model with the reference interpreter (plain C\n"
+    "                              kernels, one node at a time) instead of compiling it\n"
     "  -h, --help                  show this help\n"
+    "Compile options (ONNX models only; an engine keeps those it was compiled with, so\n"
+    "--threads must match it):\n"
+    CLI_COMPILE_OPTIONS_HELP
     "\n"
     "EXAMPLES\n"
     "  anvil run mobilenet_v2.onnx -i input=image.npy -o out/\n"
-    "  anvil run mobilenet_v2.onnx -i image.npy\n"
+    "  anvil run mobilenet_v2.anvil -i image.npy\n"
     "  anvil run encoder.onnx -i ids=ids.npy -i mask=mask.npy -o out/ --reference\n";
-
-typedef struct run_args {
-    const char *model_path;
-    const char *out_dir;
-    char **specs; /* -i values, in order */
-    int n_specs;
-} run_args;
-
-static int parse_run_args(int argc, char **argv, run_args *a) {
-    enum { OPT_REFERENCE = 256 };
-    static const struct option longs[] = {{"input", required_argument, NULL, 'i'},
-                                          {"output-dir", required_argument, NULL, 'o'},
-                                          {"reference", no_argument, NULL, OPT_REFERENCE},
-                                          {0, 0, 0, 0}};
-    memset(a, 0, sizeof *a);
-    a->specs = calloc((size_t)argc, sizeof *a->specs);
-    if (!a->specs) return cli_error("out of memory");
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":i:o:", longs, NULL)) != -1) {
-        if (c == 'i') a->specs[a->n_specs++] = optarg;
-        else if (c == 'o') a->out_dir = optarg;
-        else if (c != OPT_REFERENCE) return cli_bad_option("run", c, argv);
-    }
-    if (optind == argc) return cli_usage_error("run", "missing MODEL argument");
-    if (optind != argc - 1)
-        return cli_usage_error("run", "expected one MODEL, got %d arguments", argc - optind);
-    a->model_path = argv[optind];
-    if (a->out_dir && !a->out_dir[0]) return cli_usage_error("run", "-o needs a folder name");
-    return CLI_EXIT_OK;
-}
-
-/* Index of the model input called `name`, or -1. */
-static long find_input(const anvil_model *model, const char *name, size_t name_len) {
-    size_t n = anvil_model_input_count(model);
-    for (size_t i = 0; i < n; i++) {
-        anvil_tensor_desc d;
-        if (anvil_model_input(model, i, &d) == ANVIL_OK && d.name &&
-            strlen(d.name) == name_len && memcmp(d.name, name, name_len) == 0)
-            return (long)i;
-    }
-    return -1;
-}
-
-/* "input (f32 [1, 3, 224, 224]), mask (i64 [batch, ?])" for usage messages. */
-static const char *format_inputs(const anvil_model *model, char *out, size_t size) {
-    size_t n = anvil_model_input_count(model), len = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < n && len + 1 < size; i++) {
-        anvil_tensor_desc d;
-        char shape[256];
-        if (anvil_model_input(model, i, &d) != ANVIL_OK) continue;
-        int w = snprintf(out + len, size - len, "%s%s (%s %s)", len ? ", " : "",
-                         d.name ? d.name : "", anvil_dtype_name(d.dtype),
-                         cli_format_shape(d.rank, d.dims, d.dim_names, shape, sizeof shape));
-        if (w < 0) break;
-        len = (size_t)w >= size - len ? size - 1 : len + (size_t)w;
-    }
-    return n ? out : "none";
-}
-
-/* Maps one -i value to a model input index and a file. NAME=FILE when NAME is an input of the
- * model; a bare FILE (or one whose text before '=' is no input name but which exists as a file)
- * for a single-input model. */
-static int resolve_spec(const anvil_model *model, const char *spec, long *index,
-                        const char **file) {
-    const char *eq = strchr(spec, '=');
-    char list[1024];
-    *index = -1;
-    *file = NULL;
-    if (eq) {
-        *index = find_input(model, spec, (size_t)(eq - spec));
-        *file = eq + 1;
-        if (*index >= 0) return CLI_EXIT_OK;
-    }
-    if (!eq || access(spec, F_OK) == 0) {
-        if (anvil_model_input_count(model) == 1) {
-            *index = 0;
-            *file = spec;
-            return CLI_EXIT_OK;
-        }
-        return cli_usage_error("run", "-i '%s' gives no input name, but the model has %zu "
-                                      "inputs; use -i NAME=FILE.npy with NAME among: %s",
-                               spec, anvil_model_input_count(model),
-                               format_inputs(model, list, sizeof list));
-    }
-    return cli_usage_error("run", "-i '%s': the model has no input '%.*s'; its inputs: %s",
-                           spec, (int)(eq - spec), spec, format_inputs(model, list, sizeof list));
-}
-
-/* Reads every -i file into lists[k] and fills inputs[k] (named after the model input). */
-static int load_inputs(const anvil_model *model, const run_args *a, anvil_tensor_list **lists,
-                       anvil_tensor *inputs) {
-    size_t n_model = anvil_model_input_count(model);
-    bool *given = calloc(n_model + 1, sizeof *given);
-    if (!given) return cli_error("out of memory");
-    int rc = CLI_EXIT_OK;
-    for (int k = 0; k < a->n_specs && rc == CLI_EXIT_OK; k++) {
-        long index = -1;
-        const char *file = NULL;
-        anvil_tensor_desc d;
-        rc = resolve_spec(model, a->specs[k], &index, &file);
-        if (rc != CLI_EXIT_OK) break;
-        anvil_status st = anvil_model_input(model, (size_t)index, &d);
-        if (st != ANVIL_OK) {
-            rc = cli_library_error(st);
-        } else if (given[index]) {
-            rc = cli_usage_error("run", "input '%s' is given twice", d.name);
-        } else if (!file[0]) {
-            rc = cli_usage_error("run", "-i '%s': missing file name", a->specs[k]);
-        } else if ((st = anvil_npy_read(file, &lists[k])) != ANVIL_OK) {
-            rc = cli_library_error(st);
-        } else {
-            given[index] = true;
-            inputs[k] = *anvil_tensor_list_get(lists[k], 0);
-            inputs[k].name = d.name;
-        }
-    }
-    free(given);
-    return rc;
-}
 
 #define STEM_MAX 224
 
@@ -204,27 +92,109 @@ static int write_outputs(const anvil_tensor_list *out, const char *dir) {
     return rc;
 }
 
+typedef struct run_args {
+    const char *path;
+    const char *out_dir;
+    char **specs; /* -i values, in order */
+    int n_specs;
+    bool reference;
+    cli_compile_args compile;
+} run_args;
+
+static int parse_run_args(int argc, char **argv, run_args *a) {
+    enum { OPT_REFERENCE = 256 };
+    static const struct option longs[] = {{"input", required_argument, NULL, 'i'},
+                                          {"output-dir", required_argument, NULL, 'o'},
+                                          {"reference", no_argument, NULL, OPT_REFERENCE},
+                                          CLI_COMPILE_LONG_OPTIONS,
+                                          {0, 0, 0, 0}};
+    memset(a, 0, sizeof *a);
+    a->specs = calloc((size_t)argc, sizeof *a->specs);
+    if (!a->specs) return cli_error("out of memory");
+    int rc = cli_compile_args_init(&a->compile, argc), c;
+    opterr = 0;
+    while (rc == CLI_EXIT_OK && (c = getopt_long(argc, argv, ":i:o:", longs, NULL)) != -1) {
+        if (c == 'i') a->specs[a->n_specs++] = optarg;
+        else if (c == 'o') a->out_dir = optarg;
+        else if (c == OPT_REFERENCE) a->reference = true;
+        else if ((rc = cli_compile_option("run", c, optarg, &a->compile)) == -1)
+            rc = cli_bad_option("run", c, argv);
+    }
+    if (rc != CLI_EXIT_OK) return rc;
+    if (optind == argc) return cli_usage_error("run", "missing MODEL argument");
+    if (optind != argc - 1)
+        return cli_usage_error("run", "expected one MODEL, got %d arguments", argc - optind);
+    a->path = argv[optind];
+    if (a->out_dir && !a->out_dir[0]) return cli_usage_error("run", "-o needs a folder name");
+    if (a->reference && (a->compile.threads_given || a->compile.tuning_given))
+        return cli_usage_error("run", "--reference runs the interpreter, which takes no "
+                                      "compile options (--threads, --profile, ...)");
+    a->compile.progress = isatty(STDERR_FILENO) == 1;
+    return CLI_EXIT_OK;
+}
+
+/* Runs `engine` once on the inputs. */
+static int run_engine(const anvil_engine *engine, cli_inputs *in, anvil_tensor_list **out) {
+    anvil_context *ctx = NULL;
+    anvil_status st = anvil_context_create(engine, &ctx);
+    if (st != ANVIL_OK) return cli_library_error(st);
+    size_t n = cli_inputs_pack(in);
+    int rc = cli_engine_run(ctx, in->tensors, n, out);
+    anvil_context_destroy(ctx);
+    return rc;
+}
+
+/* An engine file: load, check the options against it, read the inputs, run. */
+static int run_engine_file(run_args *a, cli_inputs *in, anvil_tensor_list **out) {
+    anvil_engine *engine = NULL;
+    double seconds;
+    if (a->reference)
+        return cli_usage_error("run", "--reference needs an ONNX model; '%s' is an engine file",
+                               a->path);
+    int rc = cli_load_engine(a->path, &engine, &seconds);
+    if (rc == CLI_EXIT_OK) rc = cli_check_engine_args("run", engine, a->path, &a->compile);
+    cli_io io = {NULL, engine};
+    if (rc == CLI_EXIT_OK) rc = cli_inputs_load("run", &io, a->specs, a->n_specs, in);
+    if (rc == CLI_EXIT_OK) rc = cli_inputs_require_all(&io, in);
+    if (rc == CLI_EXIT_OK) rc = run_engine(engine, in, out);
+    anvil_engine_destroy(engine);
+    return rc;
+}
+
+/* An ONNX model: the interpreter (--reference), or compiled in memory and run. */
+static int run_model_file(run_args *a, cli_inputs *in, anvil_tensor_list **out) {
+    anvil_model *model = NULL;
+    anvil_engine *engine = NULL;
+    anvil_status st = anvil_model_load(a->path, &model);
+    if (st != ANVIL_OK) return cli_library_error(st);
+    cli_io io = {model, NULL};
+    int rc = cli_inputs_load("run", &io, a->specs, a->n_specs, in);
+    if (rc == CLI_EXIT_OK) rc = cli_inputs_require_all(&io, in);
+    if (rc == CLI_EXIT_OK && a->reference) {
+        size_t n = cli_inputs_pack(in);
+        if ((st = anvil_model_run_reference(model, in->tensors, n, out)) != ANVIL_OK)
+            rc = cli_library_error(st);
+    } else if (rc == CLI_EXIT_OK) {
+        rc = cli_compile("run", model, &a->compile, in->tensors, in->n, &engine);
+        if (rc == CLI_EXIT_OK) rc = run_engine(engine, in, out);
+    }
+    anvil_engine_destroy(engine);
+    anvil_model_destroy(model);
+    return rc;
+}
+
 int cli_run_main(int argc, char **argv) {
     run_args a;
-    int rc = parse_run_args(argc, argv, &a);
-    anvil_model *model = NULL;
-    anvil_tensor_list **lists = calloc((size_t)a.n_specs + 1, sizeof *lists);
-    anvil_tensor *inputs = calloc((size_t)a.n_specs + 1, sizeof *inputs);
-    if (rc == CLI_EXIT_OK && (!lists || !inputs)) rc = cli_error("out of memory");
-    anvil_status st;
-    if (rc == CLI_EXIT_OK && (st = anvil_model_load(a.model_path, &model)) != ANVIL_OK)
-        rc = cli_library_error(st);
-    if (rc == CLI_EXIT_OK) rc = load_inputs(model, &a, lists, inputs);
+    cli_inputs in = {0};
     anvil_tensor_list *out = NULL;
-    if (rc == CLI_EXIT_OK &&
-        (st = anvil_model_run_reference(model, inputs, (size_t)a.n_specs, &out)) != ANVIL_OK)
-        rc = cli_library_error(st);
+    int rc = parse_run_args(argc, argv, &a);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_is_engine_file(a.path) ? run_engine_file(&a, &in, &out)
+                                        : run_model_file(&a, &in, &out);
     if (rc == CLI_EXIT_OK) rc = write_outputs(out, a.out_dir);
     anvil_tensor_list_destroy(out);
-    for (int k = 0; lists && k < a.n_specs; k++) anvil_tensor_list_destroy(lists[k]);
-    free(lists);
-    free(inputs);
+    cli_inputs_free(&in);
+    cli_compile_args_free(&a.compile);
     free(a.specs);
-    anvil_model_destroy(model);
     return rc;
 }

@@ -7,10 +7,14 @@
 #include <string.h>
 
 static const cli_command k_commands[] = {
-    {"inspect", "show a model's inputs, outputs, op histogram, weights and opset",
+    {"compile", "compile a model into an engine file (profiles, tactics, packed weights)",
+     cli_compile_help, cli_compile_main},
+    {"inspect", "show a model's inputs, ops and weights, or an engine's layers and tactics",
      cli_inspect_help, cli_inspect_main},
-    {"run", "run a model on .npy inputs with the reference interpreter", cli_run_help,
+    {"run", "run a model or engine on .npy inputs (or the reference interpreter)", cli_run_help,
      cli_run_main},
+    {"bench", "time runs of a model or engine: min, median and max latency", cli_bench_help,
+     cli_bench_main},
 };
 
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
@@ -28,7 +32,7 @@ static void print_command_list(FILE *f) {
 
 static void print_main_help(FILE *f) {
     fprintf(f,
-            "anvil %s: import, inspect and run ONNX models\n"
+            "anvil %s: compile, inspect, run and time ONNX models\n"
             "\n"
             "USAGE\n"
             "  anvil COMMAND [OPTIONS] [ARGS]\n"
@@ -44,7 +48,10 @@ static void print_main_help(FILE *f) {
           "\n"
           "EXAMPLES\n"
           "  anvil inspect model.onnx\n"
-          "  anvil run model.onnx -i input=x.npy -o out/\n"
+          "  anvil compile model.onnx -o model.anvil --threads 2\n"
+          "  anvil inspect model.anvil\n"
+          "  anvil run model.anvil -i input=x.npy -o out/\n"
+          "  anvil bench model.onnx --threads 2 --runs 100\n"
           "\n",
           f);
     fputs(cli_exit_codes_help, f);

@@ -2,7 +2,8 @@
  * make_demo_model.c — writes the small CNN that `make demo` runs, so the repository ships no
  * binary model: image 1x3x32x32 → Conv+Relu → MaxPool → Conv+BatchNorm+Relu →
  * GlobalAveragePool → Flatten → Gemm → Softmax → probabilities 1x10. Weights come from a fixed
- * pseudo-random sequence, so every run writes the same bytes. Also writes a matching input.npy.
+ * pseudo-random sequence, so every run writes the same bytes. The batch dim is symbolic
+ * ("batch"). Also writes a matching input.npy (batch 1).
  * Usage: make_demo_model OUT_DIR
  */
 #include "anvil.h"
@@ -80,6 +81,7 @@ static Onnx__NodeProto *node(const char *name, const char *op, int n_in, const c
     return n;
 }
 
+/* dims[i] < 0 writes the symbolic dim "batch" (the demo's batch size is dynamic). */
 static Onnx__ValueInfoProto *value_info(const char *name, int rank, const int64_t *dims) {
     Onnx__ValueInfoProto *v = calloc(1, sizeof *v);
     Onnx__TypeProto *type = calloc(1, sizeof *type);
@@ -94,8 +96,13 @@ static Onnx__ValueInfoProto *value_info(const char *name, int rank, const int64_
     for (int i = 0; i < rank; i++) {
         Onnx__TensorShapeProto__Dimension *d = calloc(1, sizeof *d);
         onnx__tensor_shape_proto__dimension__init(d);
-        d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-        d->dim_value = dims[i];
+        if (dims[i] < 0) {
+            d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+            d->dim_param = "batch";
+        } else {
+            d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+            d->dim_value = dims[i];
+        }
         shape->dim[i] = d;
     }
     tt->has_elem_type = 1;
@@ -114,8 +121,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     static const int64_t w1d[] = {8, 3, 3, 3}, b1d[] = {8}, w2d[] = {16, 8, 3, 3}, c16[] = {16},
-                         fcw[] = {10, 16}, fcb[] = {10}, in_dims[] = {1, 3, 32, 32},
-                         out_dims[] = {1, 10};
+                         fcw[] = {10, 16}, fcb[] = {10}, in_dims[] = {-1, 3, 32, 32},
+                         out_dims[] = {-1, 10};
     static const int64_t pads[] = {1, 1, 1, 1}, k2[] = {2, 2};
     Onnx__TensorProto *inits[] = {
         tensor("conv1.weight", 4, w1d, 0.3f, 0.0f), tensor("conv1.bias", 1, b1d, 0.1f, 0.0f),

@@ -1,0 +1,34 @@
+/*
+ * engine_internal.h — functions shared by the engine's source files (compile, plan glue,
+ * weight sets, run, save/load). Not part of the public API.
+ */
+#ifndef ANVIL_ENGINE_INTERNAL_H
+#define ANVIL_ENGINE_INTERNAL_H
+
+#include "engine/engine.h"
+
+/* Slots at most this large keep a copy of their data in the engine for shape arithmetic. */
+#define ANVIL_SMALL_SLOT_BYTES 4096
+
+/* A zeroed engine with its lock initialized (destroy with anvil_engine_destroy). */
+anvil_engine *anvil__engine_new(void);
+
+/* Builds e->plan for the given input shapes. At compile time (compile = true) tactics are
+ * chosen (autotuned if asked) and weights a kernel wants packed become Pack ops in the weight
+ * graph with new slots; e->tactics records the choice per run node. */
+anvil_status anvil__engine_plan(anvil_engine *e, const anvil__tensor *input_shapes, bool compile);
+
+/* Builds a plan for other input shapes with the engine's tactics and weight layouts. */
+anvil_status anvil__engine_replan(const anvil_engine *e, const anvil__tensor *input_shapes,
+                                  anvil__plan **out);
+
+/* Builds a weight set from the model's own initializers (matched to sources by name). */
+anvil_status anvil__weights_from_model(const anvil_engine *e, const anvil_model *model,
+                                       anvil__weight_set **out);
+void anvil__weight_set_free(const anvil_engine *e, anvil__weight_set *set);
+
+/* Whether slot i is read by the engine's plan (the others are recipe intermediates the
+ * weight set does not keep). */
+bool anvil__slot_stored(const anvil_engine *e, int32_t slot);
+
+#endif /* ANVIL_ENGINE_INTERNAL_H */
