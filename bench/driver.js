@@ -31,12 +31,13 @@ class AnvilChild {
     });
     this.lines = readline.createInterface({ input: this.proc.stdout })[Symbol.asyncIterator]();
     this.exited = new Promise((resolve) => this.proc.on('exit', (code) => resolve(code)));
+    this.proc.stdin.on('error', () => {}); // a child that died is reported by next()
   }
 
   async next() {
     const line = await Promise.race([this.lines.next(), this.exited.then((code) => ({ code }))]);
     if (line.code !== undefined || line.done)
-      throw new Error(`bench_engine exited (code ${line.code}) before answering`);
+      throw new Error(`bench_engine exited (code ${await this.exited}) before answering`);
     return JSON.parse(line.value);
   }
 
@@ -48,7 +49,7 @@ class AnvilChild {
   }
 
   async close() {
-    this.proc.stdin.end('quit\n');
+    if (this.proc.exitCode === null) this.proc.stdin.end('quit\n');
     await this.exited;
   }
 }
@@ -126,11 +127,20 @@ async function main(argv) {
     `batch 1; median of ${ROUNDS} rounds x ${RUNS} runs after ${WARMUP} warm-up runs, ` +
     `anvil / ORT / immutable engine in turns; interpreter: median of ${INTERP_RUNS} runs\n`);
   const rows = [], notes = [];
+  let failed = 0;
   for (const model of models) {
     let interp = NaN;
     for (const threads of THREADS) {
       process.stderr.write(`bench: ${modelName(model)}, ${threads} thread(s)...\n`);
-      const m = await measure(engine, model, threads, Number.isNaN(interp) && INTERP_RUNS > 0);
+      let m;
+      try {
+        m = await measure(engine, model, threads, Number.isNaN(interp) && INTERP_RUNS > 0);
+      } catch (e) {
+        failed++;
+        rows.push({ model: modelName(model), threads, anvil: NaN, ort: NaN, interp });
+        notes.push(`${modelName(model)}, ${threads} thread(s): FAILED: ${e.message}`);
+        continue;
+      }
       if (m.times.interp.length) interp = ortBench.median(m.times.interp);
       const s = m.setup, med = (k) => ortBench.median(m.times[k]);
       rows.push({ model: modelName(model), threads, anvil: med('anvil'), ort: med('ort'), interp });
@@ -150,6 +160,7 @@ async function main(argv) {
   printTable(rows);
   console.log('');
   for (const n of notes) console.log(n);
+  if (failed) throw new Error(`${failed} measurement(s) failed (see above)`);
 }
 
 main(process.argv.slice(2)).catch((e) => {

@@ -219,7 +219,8 @@ anvil_status anvil_model_run_reference(const anvil_model *model, const anvil_ten
  * Tensor files: safetensors and NumPy .npy.
  * ------------------------------------------------------------------------------------------- */
 
-/* A safetensors file, mmapped; tensors are zero-copy views into the mapping. */
+/* A safetensors file, mmapped; tensors are zero-copy views into the mapping, except a tensor
+ * whose offset is not aligned to its element size, which is copied (still valid until close). */
 typedef struct anvil_safetensors anvil_safetensors;
 
 /* Errors: IO_ERROR, PARSE_ERROR (bad header length, JSON errors, bad offsets, overlaps),

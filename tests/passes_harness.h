@@ -31,7 +31,8 @@ static inline anvil__graph *new_graph(int64_t opset) {
     return g;
 }
 
-static inline int32_t add_input(anvil__graph *g, const char *name, int32_t rank, const int64_t *dims) {
+static inline int32_t add_input(anvil__graph *g, const char *name, int32_t rank,
+                                const int64_t *dims) {
     int32_t v;
     CHECK_OK(anvil__graph_add_value(g, name, &v));
     g->values[v].dtype = ANVIL_DTYPE_F32;
@@ -43,7 +44,7 @@ static inline int32_t add_input(anvil__graph *g, const char *name, int32_t rank,
 
 /* Initializer of `dtype` with values vals (or, when NULL, random f32 in [lo, hi]). */
 static inline int32_t add_init(anvil__graph *g, const char *name, anvil_dtype dtype, int32_t rank,
-                        const int64_t *dims, const double *vals, float lo, float hi) {
+                               const int64_t *dims, const double *vals, float lo, float hi) {
     anvil__tensor t;
     memset(&t, 0, sizeof t);
     CHECK_OK(anvil__tensor_shape(&t, dtype, rank, dims));
@@ -65,7 +66,8 @@ static inline int32_t node(anvil__graph *g, const char *op_type, const char *out
     int32_t ins[8], v;
     va_list ap;
     va_start(ap, n_in);
-    for (int i = 0; i < n_in; i++) ins[i] = (int32_t)va_arg(ap, int);
+    for (int i = 0; i < n_in; i++)
+        ins[i] = (int32_t)va_arg(ap, int);
     va_end(ap);
     CHECK_OK(anvil__graph_value(g, out, &v));
     int32_t id;
@@ -101,7 +103,9 @@ static inline void attr_tensor_i64(anvil__graph *g, const char *name, int n, con
     memcpy(a->t.data, v, (size_t)n * sizeof *v);
 }
 
-static inline void add_output(anvil__graph *g, int32_t v) { CHECK_OK(anvil__graph_add_output(g, v)); }
+static inline void add_output(anvil__graph *g, int32_t v) {
+    CHECK_OK(anvil__graph_add_output(g, v));
+}
 
 /* ---- running graphs ---- */
 
@@ -118,7 +122,8 @@ static inline anvil__tensor *random_inputs(const anvil__graph *g) {
 }
 
 static inline void free_tensors(anvil__tensor *t, int32_t n) {
-    for (int32_t i = 0; t && i < n; i++) anvil__free(t[i].data);
+    for (int32_t i = 0; t && i < n; i++)
+        anvil__free(t[i].data);
 }
 
 /* max |a - b| / max(max |b|, 1e-30) over f32 tensors; 1e30 on a shape mismatch. */
@@ -138,7 +143,7 @@ static inline double rel_error(const anvil__tensor *a, const anvil__tensor *b) {
 /* Expands the post-ops of every node of a copy of `run` back into plain nodes, so the
  * interpreter can run it. Follows the conventions of passes.h. */
 static inline int32_t unfuse_step(anvil__graph *g, const anvil__post_op *p, const int32_t *extra,
-                           int32_t in, const char *out, int k) {
+                                  int32_t in, const char *out, int k) {
     char name[600];
     snprintf(name, sizeof name, "%.500s__post%d", out, k);
     if (p->op == ANVIL_OP_Add) return node(g, "Add", out, 2, in, extra[p->input]);
@@ -176,7 +181,8 @@ static inline anvil__graph *unfuse(const anvil__graph *run) {
         if (!g->nodes[ni].n_post) continue;
         anvil__node saved = g->nodes[ni];
         int32_t extra[16], own = saved.n_inputs;
-        for (int32_t i = 0; i < saved.n_inputs && i < 16; i++) extra[i] = saved.inputs[i];
+        for (int32_t i = 0; i < saved.n_inputs && i < 16; i++)
+            extra[i] = saved.inputs[i];
         for (int32_t p = 0; p < saved.n_post; p++)
             if (saved.post[p].input >= 0 && saved.post[p].input < own) own = saved.post[p].input;
         char out[512], pre[600];
@@ -191,8 +197,7 @@ static inline anvil__graph *unfuse(const anvil__graph *run) {
         for (int k = 0; k < saved.n_post; k++) {
             char next[600];
             snprintf(next, sizeof next, "%s__step%d", out, k);
-            cur = unfuse_step(g, &saved.post[k], extra, cur, k + 1 == saved.n_post ? out : next,
-                              k);
+            cur = unfuse_step(g, &saved.post[k], extra, cur, k + 1 == saved.n_post ? out : next, k);
         }
     }
     CHECK_OK(anvil__graph_toposort(g));
@@ -215,7 +220,7 @@ static inline anvil__tensor *sources_of(const anvil__graph *w, const anvil__grap
  * from, whose slots the recipes must then reproduce bit for bit, or another version of it with
  * other weights (a refit). Returns the relative error. */
 static inline double check_state(const anvil__graph *model, const anvil__compile_state *st,
-                          const anvil__tensor *inputs, double tol) {
+                                 const anvil__tensor *inputs, double tol) {
     const anvil__graph *w = st->weights, *run = st->run;
     CHECK_EQ(w->n_outputs, run->n_inits);
     anvil__tensor *src = sources_of(w, model);
@@ -233,7 +238,7 @@ static inline double check_state(const anvil__graph *model, const anvil__compile
             CHECK(false);
         }
         if (g->inits[i].owned) anvil__free(g->inits[i].t.data);
-        g->inits[i].t = slots[i]; /* the unfused copy keeps the init order */
+        g->inits[i].t = slots[i];  /* the unfused copy keeps the init order */
         g->inits[i].owned = false; /* slots are freed below */
     }
     anvil__tensor *want = calloc((size_t)model->n_outputs + 1, sizeof *want);
@@ -244,8 +249,7 @@ static inline double check_state(const anvil__graph *model, const anvil__compile
     if (anvil__interp_run(g, NULL, inputs, got) == ANVIL_OK) {
         err = 0;
         for (int32_t o = 0; o < model->n_outputs; o++) {
-            CHECK_STR_EQ(model->values[model->outputs[o]].name,
-                         run->values[run->outputs[o]].name);
+            CHECK_STR_EQ(model->values[model->outputs[o]].name, run->values[run->outputs[o]].name);
             err = fmax(err, rel_error(&got[o], &want[o]));
         }
     } else {
@@ -272,9 +276,16 @@ static inline int count_op(const anvil__graph *g, const char *op_type) {
     return n;
 }
 
+static inline int count_fused(const anvil__graph *g) {
+    int n = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++)
+        n += g->nodes[i].n_post;
+    return n;
+}
+
 /* Initializes a state over `model` at opt level 2 with the model's declared input shapes. */
 static inline void state_init(anvil__compile_state *st, const anvil__graph *model,
-                       const anvil__tensor *opt) {
+                              const anvil__tensor *opt) {
     memset(st, 0, sizeof *st);
     CHECK_OK(anvil__compile_state_init(st, model));
     st->opt_inputs = opt;
@@ -282,7 +293,8 @@ static inline void state_init(anvil__compile_state *st, const anvil__graph *mode
 }
 
 /* Runs one pass (with shape inference before and compaction after). */
-static inline void run_pass(anvil__compile_state *st, anvil_status (*pass)(anvil__compile_state *)) {
+static inline void run_pass(anvil__compile_state *st,
+                            anvil_status (*pass)(anvil__compile_state *)) {
     CHECK_OK(anvil__pass_infer_shapes(st));
     CHECK_OK(pass(st));
     CHECK_OK(anvil__compile_compact(st));

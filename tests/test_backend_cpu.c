@@ -25,7 +25,8 @@ typedef struct tcase {
 } tcase;
 
 static const anvil__backend *be;
-static int32_t threads = 2; /* per kernel */
+static int32_t threads = 2;     /* per kernel */
+static bool plain_acts = false; /* kernel_desc.plain_activations */
 
 static float rnd(unsigned *seed) {
     *seed = *seed * 1103515245u + 12345u;
@@ -169,7 +170,7 @@ static anvil_status make_kernel(tcase *c, int32_t tactic, const anvil__layout *i
         if (!c->weight[i]) shapes[i].data = NULL;
     }
     anvil__kernel_desc d = {node_of(c), c->g->opset, tactic,     c->n_in, c->n_out, shapes,
-                            c->out,     c->weight,   in_layouts, fixed,   threads};
+                            c->out,     c->weight,   in_layouts, fixed,   threads,  plain_acts};
     return be->kernel_create(be->ctx, &d, k);
 }
 
@@ -590,7 +591,7 @@ static void test_ref_f16(void) {
     CHECK_EQ(ids[0], 0);
     anvil__layout plain[2];
     memset(plain, 0, sizeof plain);
-    anvil__kernel_desc d = {node_of(&c), 18, 0, 2, 1, h, &yh, c.weight, plain, NULL, 1};
+    anvil__kernel_desc d = {node_of(&c), 18, 0, 2, 1, h, &yh, c.weight, plain, NULL, 1, false};
     anvil__kernel *k = NULL;
     CHECK_OK(be->kernel_create(be->ctx, &d, &k));
     void *ins[2] = {h[0].data, h[1].data}, *outs[1] = {anvil__malloc(yh.bytes)};
@@ -608,6 +609,37 @@ static void test_ref_f16(void) {
     anvil__free(h[0].data);
     anvil__free(h[1].data);
     tc_free(&c);
+}
+
+/* With plain_activations (the layout pass off), oneDNN kernels read and write plain
+ * activations; weights may still be packed. */
+static void test_plain_activations(void) {
+    plain_acts = true;
+    tcase c;
+    tc_init(&c, "Conv", 4, 1);
+    tc_input(&c, 0, false, 150, 1, 16, 9, 9, -1);
+    tc_input(&c, 1, true, 151, 32, 16, 3, 3, -1);
+    tc_input(&c, 2, true, 152, 32, -1);
+    tc_input(&c, 3, false, 153, 1, 32, 9, 9, -1);
+    attr_ints(&c, "pads", 4, 1, 1, 1, 1);
+    tc_post(&c, "Add", 0, 0, 3);
+    tc_post(&c, "Relu", 0, 0, -1);
+    check_case("plain conv+sum+relu", &c, 1);
+    anvil__layout none[MAX_IN], l;
+    memset(none, 0, sizeof none);
+    anvil__kernel *k = NULL;
+    CHECK_OK(make_kernel(&c, 1, none, NULL, &k));
+    for (int i = 0; k && i < 4; i++) {
+        be->kernel_input_layout(be->ctx, k, i, &l);
+        CHECK(i == 1 || l.kind == ANVIL_LAYOUT_PLAIN);
+    }
+    if (k) be->kernel_output_layout(be->ctx, k, 0, &l);
+    CHECK(!k || l.kind == ANVIL_LAYOUT_PLAIN);
+    be->kernel_destroy(be->ctx, k);
+    tc_free(&c);
+    pool_case("plain maxpool", "MaxPool", false, false, 3, 5);
+    binary_case("plain add", "Add", false);
+    plain_acts = false;
 }
 
 /* A conv chain: conv2 created with conv1's output layout as its arriving layout wants it as
@@ -789,6 +821,7 @@ int main(void) {
     test_binary_eltwise();
     test_ref_only();
     test_ref_f16();
+    test_plain_activations();
     test_chain_layouts();
     test_layouts();
     test_speed();

@@ -131,9 +131,9 @@ static void test_eliminate(void) {
     int32_t t2 = node(g, "Transpose", "t2", 1, t1);
     attr_ints(g, "perm", 3, (int64_t[]){0, 2, 1});
     int64_t three = 3;
-    int32_t h = node(g, "Expand", "h", 2, t2,
-                     add_init(g, "shape146", ANVIL_DTYPE_I64, 1, &three, (double[]){1, 4, 6}, 0,
-                              0));
+    int32_t h =
+        node(g, "Expand", "h", 2, t2,
+             add_init(g, "shape146", ANVIL_DTYPE_I64, 1, &three, (double[]){1, 4, 6}, 0, 0));
     int32_t r = node(g, "Relu", "r", 1, h);
     add_output(g, node(g, "Identity", "out1", 1, r)); /* Relu must take over "out1" */
     add_output(g, node(g, "Identity", "out2", 1, x)); /* input to output: must stay */
@@ -148,6 +148,33 @@ static void test_eliminate(void) {
     int32_t out1 = anvil__graph_find(st.run, "out1");
     CHECK(out1 >= 0 && st.run->values[out1].producer >= 0 &&
           st.run->nodes[st.run->values[out1].producer].op == ANVIL_OP_Relu);
+    check_state(g, &st, in, 0);
+    anvil__compile_state_free(&st);
+    anvil__graph_destroy(g);
+    free_tensors(in, 1);
+    free(in);
+}
+
+/* Transposes that only move size-1 dims are Reshapes and join neighbouring Reshapes; a real
+ * Transpose stays. */
+static void test_transpose_as_reshape(void) {
+    anvil__graph *g = new_graph(14);
+    int64_t xd[3] = {1, 4, 6}, three = 3;
+    int32_t x = add_input(g, "x", 3, xd);
+    int32_t t = node(g, "Transpose", "t", 1, x);
+    attr_ints(g, "perm", 3, (int64_t[]){1, 0, 2});
+    int32_t r = node(g, "Reshape", "r", 2, t,
+                     add_init(g, "s", ANVIL_DTYPE_I64, 1, &three, (double[]){2, 2, 6}, 0, 0));
+    int32_t u = node(g, "Transpose", "u", 1, r);
+    attr_ints(g, "perm", 3, (int64_t[]){0, 2, 1});
+    add_output(g, node(g, "Relu", "out", 1, u));
+    anvil__tensor *in = random_inputs(g);
+    anvil__compile_state st;
+    state_init(&st, g, in);
+    run_pass(&st, anvil__pass_eliminate);
+    CHECK_EQ(count_op(st.run, "Reshape"), 1);
+    CHECK_EQ(count_op(st.run, "Transpose"), 1);
+    CHECK_EQ(st.run->n_nodes, 3);
     check_state(g, &st, in, 0);
     anvil__compile_state_free(&st);
     anvil__graph_destroy(g);
@@ -208,7 +235,8 @@ static anvil__graph *conv_bn_graph(uint32_t seed) {
                       add_init(g, "b1", ANVIL_DTYPE_F32, 1, &c4, NULL, -1, 1));
     attr_ints(g, "pads", 4, (int64_t[]){1, 1, 1, 1});
     int32_t y1 = bn(g, "bn1", c1, 4);
-    int32_t c2 = node(g, "Conv", "c2", 2, y1, add_init(g, "w2", ANVIL_DTYPE_F32, 4, w2, NULL, -1, 1));
+    int32_t c2 =
+        node(g, "Conv", "c2", 2, y1, add_init(g, "w2", ANVIL_DTYPE_F32, 4, w2, NULL, -1, 1));
     attr_i(g, "group", 2);
     int32_t y2 = bn(g, "bn2", c2, 4);
     int32_t c3 = node(g, "ConvTranspose", "c3", 2, y2,
@@ -226,8 +254,9 @@ static anvil__graph *gemm_bn_graph(uint32_t seed) {
     anvil__graph *g = new_graph(14);
     int64_t xd[2] = {2, 5}, wd[2] = {3, 5}, c3 = 3, w2[2] = {3, 4};
     int32_t x = add_input(g, "x", 2, xd);
-    int32_t y = node(g, "Gemm", "gemm", 3, x, add_init(g, "gw", ANVIL_DTYPE_F32, 2, wd, NULL, -1, 1),
-                     add_init(g, "gb", ANVIL_DTYPE_F32, 1, &c3, NULL, -1, 1));
+    int32_t y =
+        node(g, "Gemm", "gemm", 3, x, add_init(g, "gw", ANVIL_DTYPE_F32, 2, wd, NULL, -1, 1),
+             add_init(g, "gb", ANVIL_DTYPE_F32, 1, &c3, NULL, -1, 1));
     attr_i(g, "transB", 1);
     int32_t m = node(g, "MatMul", "mm", 2, bn(g, "bn1", y, 3),
                      add_init(g, "mw", ANVIL_DTYPE_F32, 2, w2, NULL, -1, 1));
@@ -261,31 +290,45 @@ static void test_fold_batchnorm(void) {
 
 /* ---- patterns ---- */
 
+/* ReduceMean over axis -1: an attribute before opset 18, an input from then on. */
+static int32_t mean_last(anvil__graph *g, const char *out, const char *axes_name, int32_t x) {
+    int64_t axes = -1, one = 1;
+    if (g->opset >= 18)
+        return node(g, "ReduceMean", out, 2, x,
+                    add_init(g, axes_name, ANVIL_DTYPE_I64, 1, &one, (double[]){-1}, 0, 0));
+    int32_t m = node(g, "ReduceMean", out, 1, x);
+    attr_ints(g, "axes", 1, &axes);
+    return m;
+}
+
 /* LayerNorm over the last axis as torch exports it; square by Pow or Mul, optional affine. */
 static int32_t layernorm(anvil__graph *g, const char *p, int32_t x, bool pow, int gamma_rank,
                          bool beta) {
     char n[16][64];
-    for (int i = 0; i < 16; i++) snprintf(n[i], sizeof n[i], "%s_%d", p, i);
-    int64_t axes = -1, d[3] = {1, 1, 8};
-    int32_t m = node(g, "ReduceMean", n[0], 1, x);
-    attr_ints(g, "axes", 1, &axes);
+    for (int i = 0; i < 16; i++)
+        snprintf(n[i], sizeof n[i], "%s_%d", p, i);
+    int64_t d[3] = {1, 1, 8};
+    int32_t m = mean_last(g, n[0], n[13], x);
     int32_t c = node(g, "Sub", n[1], 2, x, m);
-    int32_t sq = pow ? node(g, "Pow", n[2], 2, c, scalar(g, n[3], 2)) : node(g, "Mul", n[2], 2, c, c);
-    int32_t v = node(g, "ReduceMean", n[4], 1, sq);
-    attr_ints(g, "axes", 1, &axes);
+    int32_t sq =
+        pow ? node(g, "Pow", n[2], 2, c, scalar(g, n[3], 2)) : node(g, "Mul", n[2], 2, c, c);
+    int32_t v = mean_last(g, n[4], n[14], sq);
     int32_t s = node(g, "Sqrt", n[5], 1, node(g, "Add", n[6], 2, v, scalar(g, n[7], 1e-5)));
     int32_t y = node(g, "Div", n[8], 2, c, s);
     if (gamma_rank)
         y = node(g, "Mul", n[9], 2,
-                 add_init(g, n[10], ANVIL_DTYPE_F32, gamma_rank, d + 3 - gamma_rank, NULL, 0, 2), y);
-    if (beta) y = node(g, "Add", n[11], 2, y, add_init(g, n[12], ANVIL_DTYPE_F32, 1, d + 2, NULL, -1, 1));
+                 add_init(g, n[10], ANVIL_DTYPE_F32, gamma_rank, d + 3 - gamma_rank, NULL, 0, 2),
+                 y);
+    if (beta)
+        y = node(g, "Add", n[11], 2, y, add_init(g, n[12], ANVIL_DTYPE_F32, 1, d + 2, NULL, -1, 1));
     return y;
 }
 
 /* The erf GELU in association `form` (0: (x*(1+e))*0.5, 1: ((1+e)*0.5)*x, 2: (x*0.5)*(1+e)). */
 static int32_t gelu_erf(anvil__graph *g, const char *p, int32_t x, int form) {
     char n[12][64];
-    for (int i = 0; i < 12; i++) snprintf(n[i], sizeof n[i], "%s_%d", p, i);
+    for (int i = 0; i < 12; i++)
+        snprintf(n[i], sizeof n[i], "%s_%d", p, i);
     int32_t a = form == 1 ? node(g, "Mul", n[0], 2, x, scalar(g, n[1], 0.70710678118654752))
                           : node(g, "Div", n[0], 2, x, scalar(g, n[1], 1.41421356237309505));
     int32_t e = node(g, "Add", n[3], 2, scalar(g, n[2], 1), node(g, "Erf", n[4], 1, a));
@@ -298,19 +341,20 @@ static int32_t gelu_erf(anvil__graph *g, const char *p, int32_t x, int form) {
 
 static int32_t gelu_tanh(anvil__graph *g, const char *p, int32_t x, bool pow) {
     char n[16][64];
-    for (int i = 0; i < 16; i++) snprintf(n[i], sizeof n[i], "%s_%d", p, i);
+    for (int i = 0; i < 16; i++)
+        snprintf(n[i], sizeof n[i], "%s_%d", p, i);
     int32_t cube = pow ? node(g, "Pow", n[0], 2, x, scalar(g, n[1], 3))
                        : node(g, "Mul", n[0], 2, x, node(g, "Mul", n[1], 2, x, x));
-    int32_t inner = node(g, "Add", n[2], 2, x,
-                         node(g, "Mul", n[3], 2, scalar(g, n[4], 0.044715), cube));
+    int32_t inner =
+        node(g, "Add", n[2], 2, x, node(g, "Mul", n[3], 2, scalar(g, n[4], 0.044715), cube));
     int32_t t = node(g, "Tanh", n[5], 1,
                      node(g, "Mul", n[6], 2, inner, scalar(g, n[7], 0.7978845608028654)));
     int32_t e = node(g, "Add", n[8], 2, t, scalar(g, n[9], 1));
     return node(g, "Mul", n[10], 2, node(g, "Mul", n[11], 2, x, e), scalar(g, n[12], 0.5));
 }
 
-static void test_patterns(void) {
-    anvil__graph *g = new_graph(14);
+static void test_patterns_at(int64_t opset) {
+    anvil__graph *g = new_graph(opset);
     int64_t xd[3] = {2, 3, 8};
     int32_t x = add_input(g, "x", 3, xd);
     int32_t y = layernorm(g, "ln1", x, true, 1, true);
@@ -344,6 +388,41 @@ static void test_patterns(void) {
     anvil__graph_destroy(g);
 }
 
+/* Near misses: an intermediate read outside the match, a wrong constant, a mean over another
+ * axis. Nothing may change. */
+static void test_patterns_negative(void) {
+    anvil__graph *g = new_graph(14);
+    int64_t xd[3] = {2, 3, 8};
+    int32_t x = add_input(g, "x", 3, xd);
+    int32_t ln = layernorm(g, "ln", x, true, 1, true);
+    add_output(g, anvil__graph_find(g, "ln_1")); /* x - mean is an output too */
+    add_output(g, ln);
+    int32_t a = node(g, "Div", "g0", 2, x, scalar(g, "g1", 1.3));
+    int32_t e = node(g, "Add", "g2", 2, node(g, "Erf", "g3", 1, a), scalar(g, "g4", 1));
+    add_output(g, node(g, "Mul", "g5", 2, node(g, "Mul", "g6", 2, x, e), scalar(g, "g7", 0.5)));
+    int32_t m = node(g, "ReduceMean", "m0", 1, x);
+    attr_ints(g, "axes", 1, (int64_t[]){1});
+    int32_t c = node(g, "Sub", "m1", 2, x, m);
+    int32_t v = node(g, "ReduceMean", "m2", 1, node(g, "Mul", "m3", 2, c, c));
+    attr_ints(g, "axes", 1, (int64_t[]){1});
+    int32_t sd = node(g, "Sqrt", "m4", 1, node(g, "Add", "m5", 2, v, scalar(g, "m6", 1e-5)));
+    add_output(g, node(g, "Div", "m7", 2, c, sd));
+    anvil__compile_state st;
+    state_init(&st, g, NULL);
+    int32_t before = st.run->n_nodes;
+    run_pass(&st, anvil__pass_patterns);
+    CHECK_EQ(st.run->n_nodes, before);
+    CHECK_EQ(count_op(st.run, "LayerNormalization") + count_op(st.run, "Gelu"), 0);
+    anvil__compile_state_free(&st);
+    anvil__graph_destroy(g);
+}
+
+static void test_patterns(void) {
+    test_patterns_at(14);
+    test_patterns_at(18); /* ReduceMean axes as an input */
+    test_patterns_negative();
+}
+
 /* ---- fusion ---- */
 
 static const anvil__node *producer_of(const anvil__graph *g, const char *value) {
@@ -359,20 +438,25 @@ static anvil__graph *conv_fusion_graph(void) {
                       add_init(g, "b1", ANVIL_DTYPE_F32, 1, &c4, NULL, -1, 1));
     attr_ints(g, "pads", 4, (int64_t[]){1, 1, 1, 1});
     int32_t r1 = node(g, "Relu", "r1", 1, node(g, "Add", "a1", 2, c1, x));
-    int32_t c2 = node(g, "Conv", "c2", 2, r1, add_init(g, "w2", ANVIL_DTYPE_F32, 4, w1, NULL, -1, 1));
+    int32_t c2 =
+        node(g, "Conv", "c2", 2, r1, add_init(g, "w2", ANVIL_DTYPE_F32, 4, w1, NULL, -1, 1));
     int32_t s2 = node(g, "Mul", "s2", 2, c2, node(g, "Sigmoid", "sg", 1, c2));
-    int32_t c3 = node(g, "Conv", "c3", 2, s2, add_init(g, "w3", ANVIL_DTYPE_F32, 4, w1, NULL, -1, 1));
+    int32_t c3 =
+        node(g, "Conv", "c3", 2, s2, add_init(g, "w3", ANVIL_DTYPE_F32, 4, w1, NULL, -1, 1));
     int32_t cl = node(g, "Clip", "cl", 3, c3, scalar(g, "zero", 0), scalar(g, "six", 6));
-    int32_t c4v = node(g, "Conv", "c4", 2, cl, add_init(g, "w4", ANVIL_DTYPE_F32, 4, w1, NULL, -1, 1));
+    int32_t c4v =
+        node(g, "Conv", "c4", 2, cl, add_init(g, "w4", ANVIL_DTYPE_F32, 4, w1, NULL, -1, 1));
     int32_t lr = node(g, "LeakyRelu", "out", 1, c4v);
     attr_f(g, "alpha", 0.1);
     add_output(g, lr);
     /* Read twice: neither the Add nor the Relu may be fused into c5. */
-    int32_t c5 = node(g, "Conv", "c5", 2, lr, add_init(g, "w5", ANVIL_DTYPE_F32, 4, w1, NULL, -1, 1));
+    int32_t c5 =
+        node(g, "Conv", "c5", 2, lr, add_init(g, "w5", ANVIL_DTYPE_F32, 4, w1, NULL, -1, 1));
     add_output(g, node(g, "Add", "twice", 2, node(g, "Relu", "r5", 1, c5), c5));
     /* Broadcast residual: not fused. */
     int64_t bd[4] = {1, 4, 1, 1};
-    int32_t c6 = node(g, "Conv", "c6", 2, lr, add_init(g, "w6", ANVIL_DTYPE_F32, 4, w1, NULL, -1, 1));
+    int32_t c6 =
+        node(g, "Conv", "c6", 2, lr, add_init(g, "w6", ANVIL_DTYPE_F32, 4, w1, NULL, -1, 1));
     add_output(g, node(g, "Add", "bcast", 2, c6, add_input(g, "small", 4, bd)));
     return g;
 }
@@ -381,13 +465,17 @@ static anvil__graph *matmul_fusion_graph(void) {
     anvil__graph *g = new_graph(14);
     int64_t xd[3] = {2, 8, 16}, wd[2] = {16, 16}, n16 = 16;
     int32_t x = add_input(g, "x", 3, xd);
-    int32_t m1 = node(g, "MatMul", "m1", 2, x, add_init(g, "mw1", ANVIL_DTYPE_F32, 2, wd, NULL, -1, 1));
-    int32_t a1 = node(g, "Add", "a1", 2, add_init(g, "mb1", ANVIL_DTYPE_F32, 1, &n16, NULL, -1, 1), m1);
+    int32_t m1 =
+        node(g, "MatMul", "m1", 2, x, add_init(g, "mw1", ANVIL_DTYPE_F32, 2, wd, NULL, -1, 1));
+    int32_t a1 =
+        node(g, "Add", "a1", 2, add_init(g, "mb1", ANVIL_DTYPE_F32, 1, &n16, NULL, -1, 1), m1);
     int32_t h = node(g, "HardSigmoid", "h", 1, a1);
     attr_f(g, "alpha", 0.3);
-    int32_t m2 = node(g, "MatMul", "m2", 2, h, add_init(g, "mw2", ANVIL_DTYPE_F32, 2, wd, NULL, -1, 1));
+    int32_t m2 =
+        node(g, "MatMul", "m2", 2, h, add_init(g, "mw2", ANVIL_DTYPE_F32, 2, wd, NULL, -1, 1));
     int32_t e = node(g, "Elu", "e", 1, node(g, "Add", "res", 2, x, m2));
-    int32_t m3 = node(g, "MatMul", "m3", 2, e, add_init(g, "mw3", ANVIL_DTYPE_F32, 2, wd, NULL, -1, 1));
+    int32_t m3 =
+        node(g, "MatMul", "m3", 2, e, add_init(g, "mw3", ANVIL_DTYPE_F32, 2, wd, NULL, -1, 1));
     int32_t m4 = node(g, "MatMul", "m4", 2, node(g, "Tanh", "t", 1, m3),
                       add_init(g, "mw4", ANVIL_DTYPE_F32, 2, wd, NULL, -1, 1));
     int32_t m5 = node(g, "MatMul", "m5", 2, node(g, "HardSwish", "hs", 1, m4),
@@ -453,6 +541,44 @@ static void test_fusion(void) {
 }
 
 /* opt_level 1 folds and eliminates but fuses nothing; disabled passes do nothing. */
+/* Producers read twice or written as graph outputs keep their ops; with a dynamic batch the
+ * residual cannot be proven free of broadcasting, the activation still fuses. */
+static void test_fusion_guards(void) {
+    anvil__graph *g = new_graph(14);
+    int64_t xd[4] = {-1, 4, 5, 5}, wd[4] = {4, 4, 1, 1};
+    int32_t x = add_input(g, "x", 4, xd);
+    int32_t c1 =
+        node(g, "Conv", "c1", 2, x, add_init(g, "w1", ANVIL_DTYPE_F32, 4, wd, NULL, -1, 1));
+    add_output(g, c1);
+    add_output(g, node(g, "Relu", "r1", 1, c1));
+    int32_t c2 =
+        node(g, "Conv", "c2", 2, x, add_init(g, "w2", ANVIL_DTYPE_F32, 4, wd, NULL, -1, 1));
+    add_output(g, node(g, "Add", "res", 2, c2, x));
+    int32_t c3 =
+        node(g, "Conv", "c3", 2, x, add_init(g, "w3", ANVIL_DTYPE_F32, 4, wd, NULL, -1, 1));
+    add_output(g, bn(g, "bn", c3, 4));
+    add_output(g, node(g, "Sigmoid", "s3", 1, c3));
+    int32_t c4 =
+        node(g, "Conv", "c4", 2, x, add_init(g, "w4", ANVIL_DTYPE_F32, 4, wd, NULL, -1, 1));
+    add_output(g, node(g, "Tanh", "t4", 1, c4));
+    int64_t od[4] = {2, 4, 5, 5};
+    anvil__tensor opt;
+    memset(&opt, 0, sizeof opt);
+    CHECK_OK(anvil__tensor_shape(&opt, ANVIL_DTYPE_F32, 4, od));
+    anvil__compile_state st;
+    state_init(&st, g, &opt);
+    st.dynamic = true;
+    CHECK_OK(anvil__passes_run(&st));
+    CHECK_EQ(count_fused(st.run), 1);
+    CHECK(producer_of(st.run, "t4") && producer_of(st.run, "t4")->op == ANVIL_OP_Conv);
+    CHECK_EQ(count_op(st.run, "BatchNormalization"), 1);
+    CHECK_EQ(count_op(st.run, "Relu") + count_op(st.run, "Add") + count_op(st.run, "Sigmoid"), 3);
+    /* A node reading a non-slot cannot be folded. */
+    CHECK_STATUS(anvil__compile_fold_node(&st, 0), ANVIL_STATUS_INTERNAL);
+    anvil__compile_state_free(&st);
+    anvil__graph_destroy(g);
+}
+
 static void test_levels(void) {
     anvil__graph *g = conv_bn_graph(3);
     anvil__tensor *in = random_inputs(g);
@@ -481,10 +607,12 @@ int main(void) {
     test_state_init();
     test_constant_folding();
     test_eliminate();
+    test_transpose_as_reshape();
     test_dead_code();
     test_fold_batchnorm();
     test_patterns();
     test_fusion();
+    test_fusion_guards();
     test_levels();
     return check_exit();
 }

@@ -8,13 +8,13 @@
 #include "api/model.h"
 #include "passes_harness.h"
 
-
 static void print_histogram(const char *label, const anvil__graph *g) {
     const char *types[64];
     int counts[64], n = 0;
     for (int32_t i = 0; i < g->n_nodes; i++) {
         int k = 0;
-        while (k < n && strcmp(types[k], g->nodes[i].op_type) != 0) k++;
+        while (k < n && strcmp(types[k], g->nodes[i].op_type) != 0)
+            k++;
         if (k == n && n < 64) {
             types[n] = g->nodes[i].op_type;
             counts[n++] = 0;
@@ -22,14 +22,9 @@ static void print_histogram(const char *label, const anvil__graph *g) {
         if (k < 64) counts[k]++;
     }
     printf("  %-8s %4d nodes:", label, (int)g->n_nodes);
-    for (int k = 0; k < n; k++) printf(" %s %d", types[k], counts[k]);
+    for (int k = 0; k < n; k++)
+        printf(" %s %d", types[k], counts[k]);
     printf("\n");
-}
-
-static int count_fused(const anvil__graph *g) {
-    int n = 0;
-    for (int32_t i = 0; i < g->n_nodes; i++) n += g->nodes[i].n_post;
-    return n;
 }
 
 /* Loads dir/v1.onnx; NULL (skipped) when absent. */
@@ -87,8 +82,7 @@ static int test_models(void) {
             CHECK_EQ(count_op(st.run, "ReduceMean"), 0);
             CHECK_EQ(count_op(st.run, "Shape"), 0);
         }
-        printf("  relative error vs. the original graph: %.3g\n",
-               check_state(g, &st, in, 1e-4));
+        printf("  relative error vs. the original graph: %.3g\n", check_state(g, &st, in, 1e-4));
         anvil_model *v2 = load_model(dirs[k], "v2.onnx");
         if (v2) {
             printf("  refit to v2, relative error vs. v2: %.3g\n",

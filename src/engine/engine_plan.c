@@ -55,9 +55,8 @@ static anvil_status add_pack_slot(anvil_engine *e, int32_t plain, const anvil__l
     s = anvil__graph_add_output(w, wv);
     if (s == ANVIL_OK) s = anvil__graph_add_value(run, name, &rv);
     if (s != ANVIL_OK) return s;
-    anvil__tensor t = run->inits[plain].t;
+    anvil__tensor t = run->inits[plain].t; /* the run graph keeps the logical shape */
     t.data = NULL;
-    t.bytes = layout->bytes;
     s = anvil__graph_add_init(run, rv, &t, false);
     if (s != ANVIL_OK) return s;
     anvil__slot_info *slots = anvil__realloc(e->slots, (size_t)(run->n_inits + 1) * sizeof *slots);
@@ -66,6 +65,7 @@ static anvil_status add_pack_slot(anvil_engine *e, int32_t plain, const anvil__l
     anvil__slot_info *si = &slots[run->n_inits - 1];
     memset(si, 0, sizeof *si);
     si->shape = t;
+    si->shape.bytes = layout->bytes; /* padded blocked formats can be larger */
     si->layout = *layout;
     *new_slot = run->n_inits - 1;
     return ANVIL_OK;

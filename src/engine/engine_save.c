@@ -52,7 +52,7 @@ static void put_plan(anvil__bytes *b, const anvil_engine *e) {
         const anvil__slot_info *si = &e->slots[i];
         put_layout(b, &si->layout);
         anvil__bytes_u64(b, (uint64_t)si->shape.bytes);
-        anvil__bytes_str(b, si->shape.data, si->shape.data ? si->shape.bytes : 0);
+        anvil__bytes_str(b, si->shape.data ? si->shape.data : "", si->shape.data ? si->shape.bytes : 0);
         anvil__bytes_u8(b, si->shape.data != NULL);
     }
     const anvil__plan *p = e->plan;

@@ -94,7 +94,8 @@ static anvil_status clone_body(const anvil__graph *src, anvil__graph *g, bool wi
     g->opset = src->opset;
     if (src->name && !(g->name = anvil__strdup(src->name))) return ANVIL_STATUS_OUT_OF_MEMORY;
     anvil_status s = clone_values(src, g);
-    for (int32_t n = 0; s == ANVIL_OK && n < src->n_nodes; n++) s = clone_node(&src->nodes[n], g);
+    for (int32_t n = 0; s == ANVIL_OK && n < src->n_nodes; n++)
+        s = clone_node(&src->nodes[n], g);
     for (int32_t i = 0; s == ANVIL_OK && i < src->n_inputs; i++)
         s = anvil__graph_add_input(g, src->inputs[i]);
     for (int32_t o = 0; s == ANVIL_OK && o < src->n_outputs; o++)
@@ -109,8 +110,8 @@ static anvil_status clone_body(const anvil__graph *src, anvil__graph *g, bool wi
     return s;
 }
 
-anvil_status anvil__pass_clone_graph(const anvil__graph *src, anvil__graph *parent,
-                                     bool with_inits, anvil__graph **out) {
+anvil_status anvil__pass_clone_graph(const anvil__graph *src, anvil__graph *parent, bool with_inits,
+                                     anvil__graph **out) {
     *out = NULL;
     anvil__graph *g = anvil__graph_new(parent);
     if (!g) return ANVIL_STATUS_OUT_OF_MEMORY;

@@ -50,8 +50,8 @@ static anvil_status eval_node(int64_t opset, const anvil__node *tmpl,
     }
     int32_t id = -1;
     if (s == ANVIL_OK)
-        s = anvil__graph_add_node(g, tmpl->name, tmpl->op_type, tmpl->domain, ins,
-                                  tmpl->n_inputs, outs, tmpl->n_outputs, &id);
+        s = anvil__graph_add_node(g, tmpl->name, tmpl->op_type, tmpl->domain, ins, tmpl->n_inputs,
+                                  outs, tmpl->n_outputs, &id);
     if (s == ANVIL_OK) {
         g->nodes[id].op = tmpl->op;
         s = anvil__pass_copy_attrs(g, id, tmpl);
@@ -100,11 +100,9 @@ static anvil_status weight_data(const anvil__compile_state *st, int32_t wv, anvi
         return ANVIL_OK;
     }
     if (v->producer < 0 || depth > 4096)
-        return anvil__error(ANVIL_STATUS_INTERNAL, "weight value '%s' cannot be computed",
-                            v->name);
+        return anvil__error(ANVIL_STATUS_INTERNAL, "weight value '%s' cannot be computed", v->name);
     const anvil__node *n = &st->weights->nodes[v->producer];
-    anvil__tensor *buf = anvil__calloc((size_t)n->n_inputs + (size_t)n->n_outputs + 1,
-                                       sizeof *buf);
+    anvil__tensor *buf = anvil__calloc((size_t)n->n_inputs + (size_t)n->n_outputs + 1, sizeof *buf);
     const anvil__tensor **ins = anvil__calloc((size_t)n->n_inputs + 1, sizeof *ins);
     bool *own = anvil__calloc((size_t)n->n_inputs + 1, sizeof *own);
     anvil_status s = buf && ins && own ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
@@ -137,9 +135,8 @@ static char *unique_name(const anvil__compile_state *st, const char *hint) {
     char *buf = anvil__malloc(len);
     if (!buf) return NULL;
     snprintf(buf, len, "%s", hint);
-    for (unsigned k = 1; anvil__graph_find(st->run, buf) >= 0 ||
-                         anvil__graph_find(st->weights, buf) >= 0;
-         k++)
+    for (unsigned k = 1;
+         anvil__graph_find(st->run, buf) >= 0 || anvil__graph_find(st->weights, buf) >= 0; k++)
         snprintf(buf, len, "%s_%u", hint, k);
     return buf;
 }
@@ -147,7 +144,8 @@ static char *unique_name(const anvil__compile_state *st, const char *hint) {
 static void set_value_shape(anvil__value *v, const anvil__tensor *t) {
     v->dtype = t->dtype;
     v->rank = t->rank;
-    for (int32_t d = 0; d < ANVIL_MAX_RANK; d++) v->dims[d] = d < t->rank ? t->dims[d] : -1;
+    for (int32_t d = 0; d < ANVIL_MAX_RANK; d++)
+        v->dims[d] = d < t->rank ? t->dims[d] : -1;
 }
 
 /* Records `tmpl` (op, domain, attributes) over weight values `win` as a weight-graph node
@@ -331,7 +329,8 @@ anvil_status anvil__compile_fold_node(anvil__compile_state *st, int32_t node) {
     }
     if (s == ANVIL_OK) s = eval_node(run->opset, n, ins, res);
     if (s == ANVIL_OK) s = move_node(st, node, win, res);
-    for (int32_t o = 0; res && o < n->n_outputs; o++) anvil__free(res[o].data);
+    for (int32_t o = 0; res && o < n->n_outputs; o++)
+        anvil__free(res[o].data);
     anvil__free(win);
     anvil__free(ins);
     anvil__free(res);
@@ -342,7 +341,8 @@ anvil_status anvil__compile_fold_node(anvil__compile_state *st, int32_t node) {
 static anvil_status drop_unneeded_recipes(anvil__graph *w) {
     bool *live = anvil__calloc((size_t)w->n_values + 1, sizeof *live);
     if (!live) return ANVIL_STATUS_OUT_OF_MEMORY;
-    for (int32_t o = 0; o < w->n_outputs; o++) live[w->outputs[o]] = true;
+    for (int32_t o = 0; o < w->n_outputs; o++)
+        live[w->outputs[o]] = true;
     for (int32_t ni = w->n_nodes - 1; ni >= 0; ni--) {
         anvil__node *n = &w->nodes[ni];
         bool needed = false;
@@ -375,8 +375,10 @@ anvil_status anvil__compile_compact(anvil__compile_state *st) {
             return anvil__error(ANVIL_STATUS_INTERNAL, "slot '%s' has no recipe", name);
         }
     }
-    for (int32_t v = 0; v < w->n_values; v++) w->values[v].flags &= ~(uint32_t)ANVIL_VALUE_OUTPUT;
-    for (int32_t i = 0; i < run->n_inits; i++) w->values[outs[i]].flags |= ANVIL_VALUE_OUTPUT;
+    for (int32_t v = 0; v < w->n_values; v++)
+        w->values[v].flags &= ~(uint32_t)ANVIL_VALUE_OUTPUT;
+    for (int32_t i = 0; i < run->n_inits; i++)
+        w->values[outs[i]].flags |= ANVIL_VALUE_OUTPUT;
     anvil__free(w->outputs);
     w->outputs = outs;
     w->n_outputs = run->n_inits;

@@ -42,8 +42,8 @@ static anvil_status fold_fits(const anvil__compile_state *st, const anvil__node 
     anvil__tensor out[MAX_IO], *in_p[MAX_IO], *out_p[MAX_IO];
     size_t in_bytes = 0, out_bytes = 0;
     for (int32_t i = 0; i < n->n_inputs; i++) {
-        const anvil__tensor *t = n->inputs[i] >= 0 ? anvil__compile_slot_data(st, n->inputs[i])
-                                                   : NULL;
+        const anvil__tensor *t =
+            n->inputs[i] >= 0 ? anvil__compile_slot_data(st, n->inputs[i]) : NULL;
         in_p[i] = (anvil__tensor *)t; /* infer only reads its inputs */
         if (t) in_bytes += t->bytes;
     }

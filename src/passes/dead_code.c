@@ -11,13 +11,15 @@ static anvil_status release_inputs(const anvil__graph *g, const anvil__node *n, 
     for (int32_t i = 0; i < n->n_inputs; i++)
         if (n->inputs[i] >= 0) uses[n->inputs[i]]--;
     bool has_graph = false;
-    for (int32_t a = 0; a < n->n_attrs; a++) has_graph |= n->attrs[a].g != NULL;
+    for (int32_t a = 0; a < n->n_attrs; a++)
+        has_graph |= n->attrs[a].g != NULL;
     if (!has_graph) return ANVIL_OK;
     /* Captures are rare (If); recount instead of walking subgraphs twice. */
     int32_t *fresh = NULL;
     anvil_status s = anvil__pass_count_uses(g, &fresh);
     if (s != ANVIL_OK) return s;
-    for (int32_t v = 0; v < g->n_values; v++) uses[v] = fresh[v];
+    for (int32_t v = 0; v < g->n_values; v++)
+        uses[v] = fresh[v];
     anvil__free(fresh);
     return ANVIL_OK;
 }

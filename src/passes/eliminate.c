@@ -37,7 +37,8 @@ static bool transpose_perm(const anvil__node *n, int32_t rank, int64_t *perm) {
     const int64_t *p = anvil__attr_ints(n, "perm", &count);
     if (rank < 0 || rank > ANVIL_MAX_RANK) return false;
     if (!p) {
-        for (int32_t d = 0; d < rank; d++) perm[d] = rank - 1 - d;
+        for (int32_t d = 0; d < rank; d++)
+            perm[d] = rank - 1 - d;
         return true;
     }
     if (count != (size_t)rank) return false;
@@ -69,9 +70,9 @@ static anvil_status merge_transposes(anvil__compile_state *st, const int32_t *us
         return ANVIL_OK;
     int32_t src = run->nodes[p].inputs[0], rank = run->values[src].rank;
     int64_t p1[ANVIL_MAX_RANK], p2[ANVIL_MAX_RANK], q[ANVIL_MAX_RANK];
-    if (!transpose_perm(&run->nodes[p], rank, p1) || !transpose_perm(n, rank, p2))
-        return ANVIL_OK;
-    for (int32_t k = 0; k < rank; k++) q[k] = p1[p2[k]];
+    if (!transpose_perm(&run->nodes[p], rank, p1) || !transpose_perm(n, rank, p2)) return ANVIL_OK;
+    for (int32_t k = 0; k < rank; k++)
+        q[k] = p1[p2[k]];
     anvil_status s = anvil__pass_set_attr_ints(run, ni, "perm", q, (size_t)rank);
     if (s != ANVIL_OK) return s;
     run->nodes[ni].inputs[0] = src;
@@ -157,8 +158,7 @@ static anvil_status eliminate_node(anvil__compile_state *st, const int32_t *uses
     anvil__graph *run = st->run;
     const anvil__node *n = &run->nodes[ni];
     *changed = false;
-    if (n->n_post || n->n_inputs < 1 || n->n_outputs < 1 || n->inputs[0] < 0 ||
-        n->outputs[0] < 0)
+    if (n->n_post || n->n_inputs < 1 || n->n_outputs < 1 || n->inputs[0] < 0 || n->outputs[0] < 0)
         return ANVIL_OK;
     int32_t in = n->inputs[0], out = n->outputs[0];
     const anvil__value *iv = &run->values[in], *ov = &run->values[out];
@@ -179,8 +179,7 @@ static anvil_status eliminate_node(anvil__compile_state *st, const int32_t *uses
         return ANVIL_OK;
     case ANVIL_OP_Transpose: {
         int64_t perm[ANVIL_MAX_RANK];
-        if (transpose_perm(n, iv->rank, perm) && is_identity_perm(perm, iv->rank) &&
-            same_dtype) {
+        if (transpose_perm(n, iv->rank, perm) && is_identity_perm(perm, iv->rank) && same_dtype) {
             *changed = anvil__pass_bypass(run, uses, ni, in, out);
             return ANVIL_OK;
         }

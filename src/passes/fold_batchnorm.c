@@ -80,9 +80,9 @@ static int32_t r_reshape(recipe *r, int32_t x, int32_t rank, const int64_t *dims
 typedef enum w_axis { W_AXIS0, W_AXIS_CONVT, W_AXIS_LAST } w_axis;
 
 typedef struct bn_fold {
-    int32_t bn, prod;               /* node ids */
+    int32_t bn, prod;                  /* node ids */
     int32_t x, scale, bias, mean, var; /* BN inputs (run values) */
-    int32_t w, b;                   /* producer weight and bias (-1: none) */
+    int32_t w, b;                      /* producer weight and bias (-1: none) */
     int64_t channels, group;
     w_axis axis;
     double eps;
@@ -184,7 +184,8 @@ static int32_t fold_weight(recipe *r, const bn_fold *f, int32_t factor) {
     memcpy(w_dims, wt->dims, sizeof w_dims);
     if (f->axis == W_AXIS_LAST) return r_bin(r, "Mul", f->w, factor, "weight");
     if (f->axis == W_AXIS0 || f->group == 1) { /* [C,1,1..] or, ConvTranspose, [1,C,1..] */
-        for (int32_t d = 0; d < rank; d++) dims[d] = 1;
+        for (int32_t d = 0; d < rank; d++)
+            dims[d] = 1;
         dims[f->axis == W_AXIS0 ? 0 : 1] = f->channels;
         int32_t fr = r_reshape(r, factor, rank, dims, "factor");
         return r_bin(r, "Mul", f->w, fr, "weight");

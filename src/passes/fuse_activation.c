@@ -69,8 +69,8 @@ static bool activation_post(const anvil__compile_state *st, const anvil__node *a
     }
 }
 
-static anvil_status fuse(anvil__graph *run, int32_t prod, const anvil__post_op *post,
-                         int32_t act, int32_t extra_dead, const char *what) {
+static anvil_status fuse(anvil__graph *run, int32_t prod, const anvil__post_op *post, int32_t act,
+                         int32_t extra_dead, const char *what) {
     anvil__node *p = &run->nodes[prod];
     anvil_status s = anvil__node_note_fused(p, what);
     if (s != ANVIL_OK) return s;
@@ -86,8 +86,7 @@ static anvil_status try_silu(anvil__compile_state *st, const int32_t *uses, int3
                              bool *changed) {
     anvil__graph *run = st->run;
     int32_t x = run->nodes[sig].inputs[0], p = anvil__pass_producer(run, x);
-    if (!fusable_producer(run, p) || uses[x] != 2 ||
-        (run->values[x].flags & ANVIL_VALUE_OUTPUT))
+    if (!fusable_producer(run, p) || uses[x] != 2 || (run->values[x].flags & ANVIL_VALUE_OUTPUT))
         return ANVIL_OK;
     int32_t s_out = run->nodes[sig].outputs[0];
     int32_t mul = anvil__pass_consumer_op(run, uses, s_out, ANVIL_OP_Mul);
@@ -102,12 +101,10 @@ static anvil_status try_node(anvil__compile_state *st, const int32_t *uses, int3
     anvil__graph *run = st->run;
     const anvil__node *a = &run->nodes[ni];
     *changed = false;
-    if (a->n_post || a->n_inputs < 1 || a->inputs[0] < 0 || a->n_outputs != 1 ||
-        a->outputs[0] < 0)
+    if (a->n_post || a->n_inputs < 1 || a->inputs[0] < 0 || a->n_outputs != 1 || a->outputs[0] < 0)
         return ANVIL_OK;
     int32_t x = a->inputs[0], p = anvil__pass_producer(run, x);
-    if (!fusable_producer(run, p) || !anvil__dtype_is_float(run->values[x].dtype))
-        return ANVIL_OK;
+    if (!fusable_producer(run, p) || !anvil__dtype_is_float(run->values[x].dtype)) return ANVIL_OK;
     if (a->op == ANVIL_OP_Sigmoid && anvil__pass_sole_consumer(run, uses, x) != ni)
         return try_silu(st, uses, ni, changed);
     anvil__post_op post;

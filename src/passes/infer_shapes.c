@@ -55,8 +55,8 @@ static anvil_status infer_node(anvil__compile_state *st, int32_t ni, const int32
     const anvil__op_def *def = anvil__op_get(n->op);
     if (!def) return anvil__node_error(n, ANVIL_STATUS_UNSUPPORTED, "unsupported op");
     if (n->n_inputs > MAX_IO || n->n_outputs > MAX_IO)
-        return anvil__node_error(n, ANVIL_STATUS_LIMIT_EXCEEDED,
-                                 "more than %d inputs or outputs", MAX_IO);
+        return anvil__node_error(n, ANVIL_STATUS_LIMIT_EXCEEDED, "more than %d inputs or outputs",
+                                 MAX_IO);
     anvil__tensor in[MAX_IO], out[MAX_IO], *in_p[MAX_IO], *out_p[MAX_IO];
     for (int32_t i = 0; i < n->n_inputs; i++) {
         in_p[i] = NULL;
@@ -84,8 +84,10 @@ anvil_status anvil__pass_infer_shapes(anvil__compile_state *st) {
     anvil__graph *run = st->run;
     int32_t *input_index = anvil__malloc_array((size_t)run->n_values + 1, sizeof *input_index);
     if (!input_index) return ANVIL_STATUS_OUT_OF_MEMORY;
-    for (int32_t v = 0; v < run->n_values; v++) input_index[v] = -1;
-    for (int32_t i = 0; i < run->n_inputs; i++) input_index[run->inputs[i]] = i;
+    for (int32_t v = 0; v < run->n_values; v++)
+        input_index[v] = -1;
+    for (int32_t i = 0; i < run->n_inputs; i++)
+        input_index[run->inputs[i]] = i;
     anvil_status s = ANVIL_OK;
     for (int32_t ni = 0; ni < run->n_nodes && s == ANVIL_OK; ni++)
         if (!(run->nodes[ni].flags & ANVIL_NODE_DEAD)) s = infer_node(st, ni, input_index);

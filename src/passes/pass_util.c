@@ -76,8 +76,7 @@ bool anvil__pass_is_const(const anvil__compile_state *st, int32_t v, double targ
     return anvil__pass_scalar(st, v, &x) && fabs(x - target) <= rel_tol * fabs(target);
 }
 
-int32_t anvil__pass_consumer_op(const anvil__graph *g, const int32_t *uses, int32_t v,
-                                int32_t op) {
+int32_t anvil__pass_consumer_op(const anvil__graph *g, const int32_t *uses, int32_t v, int32_t op) {
     int32_t c = anvil__pass_sole_consumer(g, uses, v);
     return c >= 0 && g->nodes[c].op == op && g->nodes[c].n_post == 0 ? c : -1;
 }
@@ -157,7 +156,8 @@ static bool captured(const anvil__graph *g, const int32_t *uses, int32_t v) {
     for (int32_t ni = 0; ni < g->n_nodes; ni++) {
         const anvil__node *n = &g->nodes[ni];
         if (n->flags & ANVIL_NODE_DEAD) continue;
-        for (int32_t i = 0; i < n->n_inputs; i++) direct += n->inputs[i] == v;
+        for (int32_t i = 0; i < n->n_inputs; i++)
+            direct += n->inputs[i] == v;
     }
     return direct != uses[v];
 }
@@ -185,8 +185,7 @@ bool anvil__pass_bypass(anvil__graph *g, const int32_t *uses, int32_t node, int3
 }
 
 /* The attribute `name` of node `node`, emptied for reuse, or a new one. */
-static anvil_status attr_slot(anvil__graph *g, int32_t node, const char *name,
-                              anvil__attr **out) {
+static anvil_status attr_slot(anvil__graph *g, int32_t node, const char *name, anvil__attr **out) {
     anvil__node *n = &g->nodes[node];
     for (int32_t a = 0; a < n->n_attrs; a++) {
         if (strcmp(n->attrs[a].name, name) != 0) continue;
@@ -205,8 +204,7 @@ static anvil_status attr_slot(anvil__graph *g, int32_t node, const char *name,
     return anvil__node_add_attr(g, node, name, out);
 }
 
-anvil_status anvil__pass_set_attr_int(anvil__graph *g, int32_t node, const char *name,
-                                      int64_t v) {
+anvil_status anvil__pass_set_attr_int(anvil__graph *g, int32_t node, const char *name, int64_t v) {
     anvil__attr *a;
     anvil_status s = attr_slot(g, node, name, &a);
     if (s != ANVIL_OK) return s;
@@ -215,8 +213,7 @@ anvil_status anvil__pass_set_attr_int(anvil__graph *g, int32_t node, const char 
     return ANVIL_OK;
 }
 
-anvil_status anvil__pass_set_attr_float(anvil__graph *g, int32_t node, const char *name,
-                                        double v) {
+anvil_status anvil__pass_set_attr_float(anvil__graph *g, int32_t node, const char *name, double v) {
     anvil__attr *a;
     anvil_status s = attr_slot(g, node, name, &a);
     if (s != ANVIL_OK) return s;

@@ -48,7 +48,8 @@ static bool center_readers(const anvil__graph *run, const int32_t *uses, int32_t
         const anvil__node *n = &run->nodes[ni];
         if (n->flags & ANVIL_NODE_DEAD) continue;
         int32_t k = 0;
-        for (int32_t i = 0; i < n->n_inputs; i++) k += n->inputs[i] == d;
+        for (int32_t i = 0; i < n->n_inputs; i++)
+            k += n->inputs[i] == d;
         if (!k) continue;
         refs += k;
         if (n->op == ANVIL_OP_Div && n->n_inputs == 2 && n->inputs[0] == d && k == 1 && *div < 0)
@@ -62,8 +63,7 @@ static bool center_readers(const anvil__graph *run, const int32_t *uses, int32_t
     return *sq >= 0 && *div >= 0 && refs == uses[d];
 }
 
-static bool match_ln(const anvil__compile_state *st, const int32_t *uses, int32_t r1,
-                     ln_match *m) {
+static bool match_ln(const anvil__compile_state *st, const int32_t *uses, int32_t r1, ln_match *m) {
     const anvil__graph *run = st->run;
     const anvil__node *n = &run->nodes[r1];
     memset(m, 0, sizeof *m);
@@ -77,7 +77,8 @@ static bool match_ln(const anvil__compile_state *st, const int32_t *uses, int32_
     m->d = run->nodes[sub].outputs[0];
     int32_t sq, div;
     if (!center_readers(run, uses, m->d, &sq, &div)) return false;
-    if (run->nodes[sq].op == ANVIL_OP_Pow && !anvil__pass_is_const(st, run->nodes[sq].inputs[1], 2.0, 0))
+    if (run->nodes[sq].op == ANVIL_OP_Pow &&
+        !anvil__pass_is_const(st, run->nodes[sq].inputs[1], 2.0, 0))
         return false;
     int32_t r2 = anvil__pass_consumer_op(run, uses, run->nodes[sq].outputs[0], ANVIL_OP_ReduceMean);
     if (r2 < 0 || !mean_over_last(st, &run->nodes[r2], rank)) return false;
@@ -144,7 +145,8 @@ static anvil_status ln_ones(anvil__compile_state *st, int64_t n, anvil_dtype dt,
     memset(&t, 0, sizeof t);
     anvil_status s = anvil__tensor_shape(&t, dt, 1, &n);
     if (s == ANVIL_OK) s = anvil__tensor_alloc(&t);
-    for (int64_t i = 0; s == ANVIL_OK && i < n; i++) anvil__store_f64(dt, t.data, (size_t)i, 1.0);
+    for (int64_t i = 0; s == ANVIL_OK && i < n; i++)
+        anvil__store_f64(dt, t.data, (size_t)i, 1.0);
     if (s == ANVIL_OK) s = anvil__compile_add_weight_const(st, &t, "layernorm_ones", out);
     anvil__free(t.data);
     return s;
@@ -175,7 +177,8 @@ static anvil_status apply_ln(anvil__compile_state *st, const ln_match *m, bool *
     if (s == ANVIL_OK) s = anvil__pass_set_attr_int(run, last, "axis", -1);
     if (s == ANVIL_OK) s = anvil__pass_set_attr_float(run, last, "epsilon", (float)m->eps);
     if (s != ANVIL_OK) return s;
-    for (int32_t i = 0; i + 1 < m->n_nodes; i++) run->nodes[m->nodes[i]].flags |= ANVIL_NODE_DEAD;
+    for (int32_t i = 0; i + 1 < m->n_nodes; i++)
+        run->nodes[m->nodes[i]].flags |= ANVIL_NODE_DEAD;
     *changed = true;
     return ANVIL_OK;
 }

@@ -33,8 +33,7 @@ static int32_t with_const(const anvil__compile_state *st, int32_t ni, int32_t op
     const anvil__node *n = &st->run->nodes[ni];
     if (n->op != op || n->n_inputs != 2 || n->n_post) return -1;
     if (anvil__pass_is_const(st, n->inputs[1], target, REL_TOL)) return n->inputs[0];
-    if (commutative && anvil__pass_is_const(st, n->inputs[0], target, REL_TOL))
-        return n->inputs[1];
+    if (commutative && anvil__pass_is_const(st, n->inputs[0], target, REL_TOL)) return n->inputs[1];
     return -1;
 }
 
@@ -50,8 +49,8 @@ static bool match_tail(const anvil__compile_state *st, const int32_t *uses, int3
                        gelu_match *m) {
     const anvil__graph *run = st->run;
     int32_t a1 = anvil__pass_consumer_op(run, uses, e, ANVIL_OP_Add);
-    if (a1 < 0 || !anvil__pass_is_const(st, anvil__pass_other_input(&run->nodes[a1], e), 1.0,
-                                        REL_TOL))
+    if (a1 < 0 ||
+        !anvil__pass_is_const(st, anvil__pass_other_input(&run->nodes[a1], e), 1.0, REL_TOL))
         return false;
     push(m, a1);
     int32_t one_plus = run->nodes[a1].outputs[0];
@@ -156,7 +155,8 @@ anvil_status anvil__pass_gelu(anvil__compile_state *st, const int32_t *uses, int
     anvil_status s = anvil__pass_rewrite_node(run, last, "Gelu", &m.x, 1);
     if (s == ANVIL_OK && is_tanh) s = anvil__pass_set_attr_string(run, last, "approximate", "tanh");
     if (s != ANVIL_OK) return s;
-    for (int32_t i = 0; i + 1 < m.n; i++) run->nodes[m.nodes[i]].flags |= ANVIL_NODE_DEAD;
+    for (int32_t i = 0; i + 1 < m.n; i++)
+        run->nodes[m.nodes[i]].flags |= ANVIL_NODE_DEAD;
     *changed = true;
     return ANVIL_OK;
 }

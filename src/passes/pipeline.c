@@ -27,8 +27,7 @@ static const pipeline_step steps[] = {
 anvil_status anvil__passes_run(anvil__compile_state *st) {
     anvil_status s = anvil__pass_infer_shapes(st);
     for (size_t i = 0; s == ANVIL_OK && i < sizeof steps / sizeof steps[0]; i++) {
-        if (st->opt_level < steps[i].min_level || anvil__pass_disabled(st, steps[i].pass))
-            continue;
+        if (st->opt_level < steps[i].min_level || anvil__pass_disabled(st, steps[i].pass)) continue;
         s = steps[i].run(st);
         if (s == ANVIL_OK) s = anvil__compile_compact(st);
         if (s == ANVIL_OK) s = anvil__pass_infer_shapes(st);

@@ -12,20 +12,31 @@
  *    2  onednn:deconv     ConvTranspose 1-D/2-D/3-D + post-ops
  *    3  onednn:matmul     MatMul (batched, broadcast; bias from a first post-op Add)
  *    4  onednn:gemm       Gemm (transA/transB, alpha, beta, C as bias or full-shape sum)
- *    5  onednn:pool       MaxPool (no Indices), AveragePool, GlobalAveragePool, GlobalMaxPool
- *    6  onednn:softmax    Softmax, LogSoftmax
+ *    5  onednn:pool       MaxPool (no Indices), AveragePool (not ceil_mode with
+ *                         count_include_pad), GlobalAveragePool, GlobalMaxPool; no fused ops
+ *    6  onednn:softmax    Softmax, LogSoftmax over the innermost dims (others: ref)
  *    7  onednn:layernorm  LayerNormalization (Y only)
  *    8  onednn:batchnorm  BatchNormalization (inference, Y only)
- *    9  onednn:binary     Add, Sub, Mul, Div (numpy broadcasting of the second operand)
+ *    9  onednn:binary     Add, Sub, Mul, Div (numpy broadcasting of the second operand;
+ *                         Add/Mul swap a broadcast first operand) + post-ops
  *   10  onednn:eltwise    Relu, LeakyRelu, Sigmoid, Tanh, Elu, Gelu, HardSwish, Clip
  *                         (attribute form), Abs, Sqrt, Exp, Mish, Neg; without fused ops
  *                         (Log and Softplus stay in ref: oneDNN's are not accurate enough)
- * tactics() lists the oneDNN tactic first (when the node's dtypes/shapes fit) and ref last.
+ * Fused post-ops on oneDNN: Relu, LeakyRelu, Clip, Sigmoid, Tanh, Elu, HardSwish, HardSigmoid,
+ * Gelu, Mish, SiLU (+ Abs, Sqrt, Exp, Neg) as eltwise steps; a residual Add of the output's
+ * shape as a sum post-op (Conv/ConvTranspose/MatMul/Gemm), else as a broadcast binary add.
+ * tactics() lists the oneDNN tactic first (when the node's dtypes/shapes fit) and ref last;
+ * all-f32 only. kernel_create may still refuse a oneDNN tactic (UNSUPPORTED) when oneDNN has
+ * no optimized implementation for the exact shapes: the planner then takes the next one.
  *
  * Threads: oneDNN (Debian's build) runs on OpenMP. A kernel sets omp_set_num_threads(threads)
  * on the calling thread both while its primitive is created (oneDNN sizes its work split from
- * the thread count then) and before each run. Streams: creating one per run is slow, so each
- * thread keeps its own stream on the singleton engine (pthread key, destroyed at thread exit).
+ * the thread count then) and for each run, restoring the caller's setting after; threads 0
+ * keeps OpenMP's default (OMP_NUM_THREADS or one per core). Each calling thread has its own
+ * OpenMP team, so concurrent contexts multiply the threads in use.
+ * Streams: creating one per run is slow, so each thread keeps its own stream on the singleton
+ * engine (pthread key, destroyed at thread exit). Scratchpads are user-managed: kernels are
+ * immutable and may run from several threads at once, each with its context's scratch.
  */
 #include "backend/cpu/cpu_internal.h"
 
@@ -266,8 +277,13 @@ static anvil_status cpu_kernel_run(void *ctx, const anvil__kernel *k,
     if (!args || (!args->inputs && k->n_in) || (!args->outputs && k->n_out))
         return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "kernel_run: missing buffers");
     if (k->tactic == ANVIL_CPU_TACTIC_REF) return anvil__cpu_ref_run(k, args);
-    if (k->threads > 0 && omp_get_max_threads() != k->threads) omp_set_num_threads(k->threads);
-    return anvil__cpu_onednn_run(ctx, k, args);
+    /* The thread count is the calling thread's OpenMP setting: set for this run, then put
+     * back so the caller's own OpenMP code is unaffected. */
+    int prev = omp_get_max_threads();
+    if (k->threads > 0 && prev != k->threads) omp_set_num_threads(k->threads);
+    anvil_status s = anvil__cpu_onednn_run(ctx, k, args);
+    if (k->threads > 0 && prev != k->threads) omp_set_num_threads(prev);
+    return s;
 }
 
 /* ---- memory and identity ---- */

@@ -149,8 +149,9 @@ static anvil_status init_desc(const anvil__kernel_desc *d, const conv_setup *cs,
                               dnnl_memory_desc_t *src, dnnl_memory_desc_t *wei,
                               dnnl_memory_desc_t *bias, dnnl_memory_desc_t *dst, void *desc) {
     const anvil__tensor *x = &d->inputs[0], *y = &d->outputs[0];
-    anvil_status s = anvil__cpu_md_dims(x->rank, x->dims, true, src);
-    if (s == ANVIL_OK) s = anvil__cpu_md_dims(y->rank, y->dims, true, dst);
+    bool any = !d->plain_activations; /* oneDNN picks blocked/channels-last layouts */
+    anvil_status s = anvil__cpu_md_dims(x->rank, x->dims, any, src);
+    if (s == ANVIL_OK) s = anvil__cpu_md_dims(y->rank, y->dims, any, dst);
     if (s == ANVIL_OK) s = weights_md(d, cs, wei);
     if (s == ANVIL_OK && cs->has_bias) s = anvil__cpu_md_plain(&d->inputs[2], bias);
     if (s != ANVIL_OK) return s;

@@ -207,7 +207,7 @@ static anvil_status pool_desc(const anvil__kernel_desc *d, dnnl_pooling_v2_desc_
                                     : dnnl_pooling_avg_exclude_padding;
     dnnl_memory_desc_t src, dst;
     s = anvil__cpu_md_arriving(d, 0, &src);
-    if (s == ANVIL_OK) s = anvil__cpu_md_dims(y->rank, y->dims, true, &dst);
+    if (s == ANVIL_OK) s = anvil__cpu_md_dims(y->rank, y->dims, !d->plain_activations, &dst);
     if (s != ANVIL_OK) return s;
     dnnl_status_t st = dnnl_pooling_v2_forward_desc_init(desc, dnnl_forward_inference, alg, &src,
                                                          &dst, strides, kernel, dil, pl, pr);
@@ -377,7 +377,7 @@ static anvil_status binary_try(anvil__cpu_ctx *c, const anvil__kernel_desc *d, a
         else
             s = anvil__cpu_md_dims(nd, d1, false, &s1);
     }
-    if (s == ANVIL_OK) s = anvil__cpu_md_dims(nd, y, true, &dst);
+    if (s == ANVIL_OK) s = anvil__cpu_md_dims(nd, y, !d->plain_activations, &dst);
     if (s != ANVIL_OK) return s;
     dnnl_alg_kind_t alg = n->op == ANVIL_OP_Add   ? dnnl_binary_add
                           : n->op == ANVIL_OP_Sub ? dnnl_binary_sub
