@@ -125,7 +125,9 @@ async function main(argv) {
   console.log(`CPU: ${cpuName()} (${require('os').cpus().length} logical cores)`);
   console.log(`ONNX Runtime ${require('onnxruntime-node/package.json').version} (node ${process.version}); ` +
     `batch 1; median of ${ROUNDS} rounds x ${RUNS} runs after ${WARMUP} warm-up runs, ` +
-    `anvil / ORT / immutable engine in turns; interpreter: median of ${INTERP_RUNS} runs\n`);
+    `anvil / ORT / immutable engine in turns; interpreter: median of ${INTERP_RUNS} runs`);
+  console.log(`OpenMP (anvil's oneDNN threads): OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY || '(unset)'}` +
+    `, load average before: ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}\n`);
   const rows = [], notes = [];
   let failed = 0;
   for (const model of models) {

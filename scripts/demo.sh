@@ -1,17 +1,43 @@
 #!/bin/sh
-# The demo `make demo` runs: generate a small CNN, inspect it, run it on an input, show outputs.
+# The demo `make demo` runs: generate a small CNN, inspect it, run it through the reference
+# interpreter, compile it into an engine (dynamic batch 1..8), save it, load it, run it, and
+# compare the two outputs. Each step prints what it did and how long it took.
 set -e
 ANVIL=${1:-build/anvil}
 BUILD=$(dirname "$ANVIL")
 OUT=$BUILD/demo
 mkdir -p "$OUT"
-echo "== 1. generate a small CNN and an input image"
+step() { echo; echo "== $*"; }
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+
+step "1. generate a small CNN (batch dim symbolic) and an input image"
 "$BUILD/make_demo_model" "$OUT"
-echo
-echo "== 2. anvil inspect $OUT/demo_cnn.onnx"
+
+step "2. anvil inspect $OUT/demo_cnn.onnx"
 "$ANVIL" inspect "$OUT/demo_cnn.onnx"
+
+step "3. run the model with the reference interpreter"
+t=$(date +%s%N)
+"$ANVIL" run "$OUT/demo_cnn.onnx" --reference -i image="$OUT/image.npy" -o "$OUT/reference"
+echo "   ($(ms_since "$t") ms, process included)"
+
+step "4. compile an engine for batch 1..8 (tuned for 4) and save it"
+"$ANVIL" compile "$OUT/demo_cnn.onnx" -o "$OUT/demo_cnn.anvil" \
+    --profile image:1x3x32x32,4x3x32x32,8x3x32x32
+
+step "5. inspect the engine: layers, tactics, fused ops, memory"
+"$ANVIL" inspect "$OUT/demo_cnn.anvil"
+
+step "6. load the engine and run it"
+t=$(date +%s%N)
+"$ANVIL" run "$OUT/demo_cnn.anvil" -i image="$OUT/image.npy" -o "$OUT/engine"
+echo "   ($(ms_since "$t") ms, process included)"
+
+step "7. compare engine and interpreter outputs"
+"$BUILD/npy_compare" "$OUT/reference/probabilities.npy" "$OUT/engine/probabilities.npy" 1e-5
+
+step "8. benchmark the engine"
+"$ANVIL" bench "$OUT/demo_cnn.anvil" --runs 50
+
 echo
-echo "== 3. anvil run (reference interpreter)"
-"$ANVIL" run "$OUT/demo_cnn.onnx" -i image="$OUT/image.npy" -o "$OUT/outputs"
-echo
-echo "Outputs are in $OUT/outputs/ as .npy files (numpy.load reads them)."
+echo "Outputs are in $OUT/ as .npy files (numpy.load reads them)."

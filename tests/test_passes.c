@@ -264,6 +264,27 @@ static anvil__graph *gemm_bn_graph(uint32_t seed) {
     return g;
 }
 
+/* New recipes over weight values that are no slots any more (a source the run graph stopped
+ * reading, a folding intermediate) are computed from the sources. */
+static void check_recipe_values(anvil__compile_state *st, const anvil__graph *g) {
+    const anvil__graph *w = st->weights;
+    int32_t var = anvil__graph_find(w, "bn1.var"), factor = anvil__graph_find(w, "bn1/factor");
+    CHECK(var >= 0 && factor >= 0 && anvil__graph_find(st->run, "bn1.var") < 0 &&
+          anvil__graph_find(st->run, "bn1/factor") < 0);
+    if (var < 0 || factor < 0) return;
+    int32_t neg_var, neg_factor;
+    CHECK_OK(anvil__compile_add_weight_node(st, "Neg", &var, 1, "neg_var", &neg_var));
+    CHECK_OK(anvil__compile_add_weight_node(st, "Neg", &factor, 1, "neg_factor", &neg_factor));
+    const float *nv = anvil__compile_slot_data(st, neg_var)->data;
+    const float *nf = anvil__compile_slot_data(st, neg_factor)->data;
+    const float *v = g->inits[g->values[anvil__graph_find(g, "bn1.var")].init].t.data;
+    const float *sc = g->inits[g->values[anvil__graph_find(g, "bn1.scale")].init].t.data;
+    for (int c = 0; c < 4; c++) {
+        CHECK(nv[c] == -v[c]);
+        CHECK_NEAR(nf[c], -sc[c] / sqrt(v[c] + 1e-3), 1e-6);
+    }
+}
+
 static void test_fold_batchnorm(void) {
     anvil__graph *(*build[2])(uint32_t) = {conv_bn_graph, gemm_bn_graph};
     for (int k = 0; k < 2; k++) {
@@ -280,6 +301,7 @@ static void test_fold_batchnorm(void) {
         if (k == 1) CHECK_EQ(count_op(st.run, "Gemm"), 2); /* MatMul + bias = Gemm */
         check_state(g, &st, in, 1e-5);
         check_state(g2, &st, in, 1e-5); /* refit: the recipes replay on new weights */
+        if (k == 0) check_recipe_values(&st, g);
         anvil__compile_state_free(&st);
         anvil__graph_destroy(g);
         anvil__graph_destroy(g2);

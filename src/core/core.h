@@ -67,6 +67,27 @@ void anvil__store_i64(anvil_dtype dtype, void *data, size_t i, int64_t v);
 /* Converts `count` elements between dtypes (ONNX Cast semantics for the supported types). */
 void anvil__convert(anvil_dtype to, void *dst, anvil_dtype from, const void *src, size_t count);
 
+/* Narrow dtypes (float8, float4 E2M1, int4/uint4/int2/uint2; dtype_narrow.c): one element per
+ * byte, the format's code in the low bits (int4/int2 codes are two's complement in 4/2 bits). */
+typedef enum anvil__e8m0_round {
+    ANVIL_E8M0_ROUND_UP, /* Cast's default round_mode */
+    ANVIL_E8M0_ROUND_DOWN,
+    ANVIL_E8M0_ROUND_NEAREST,
+} anvil__e8m0_round;
+bool anvil__dtype_is_narrow(anvil_dtype dtype);       /* every dtype listed above */
+bool anvil__dtype_is_narrow_float(anvil_dtype dtype); /* float8 formats and float4 E2M1 */
+int anvil__dtype_packed_bits(anvil_dtype dtype); /* 4 or 2 for ONNX's packed types, else 0 */
+double anvil__narrow_decode(anvil_dtype dtype, uint8_t code);
+/* ONNX Cast rules: round to nearest even; saturate clamps to the largest finite value (inf
+ * too), else overflow gives inf (E5M2) or NaN; integers truncate toward zero and wrap. */
+uint8_t anvil__narrow_encode(anvil_dtype dtype, double v, bool saturate, anvil__e8m0_round round);
+uint8_t anvil__narrow_encode_i64(anvil_dtype dtype, int64_t v);
+/* Unpacks n elements of 4- or 2-bit codes (first element in the low bits) to one per byte. */
+void anvil__narrow_unpack(anvil_dtype dtype, uint8_t *dst, const uint8_t *src, size_t n);
+/* anvil__convert with Cast's saturate and E8M0 round_mode (they only matter for float8). */
+void anvil__convert_cast(anvil_dtype to, void *dst, anvil_dtype from, const void *src,
+                         size_t count, bool saturate, anvil__e8m0_round round);
+
 /* Formats a shape as "1x3x224x224" ("scalar" for rank 0, '?' for unknown dims) into buf. */
 const char *anvil__shape_str(int32_t rank, const int64_t *dims, char *buf, size_t size);
 #define ANVIL_SHAPE_STR_MAX 200

@@ -129,7 +129,9 @@ double anvil__load_f64(anvil_dtype dtype, const void *p, size_t i) {
         LOAD_CASES(double)
     case ANVIL_DTYPE_F16: return anvil__f16_to_f32(((const uint16_t *)p)[i]);
     case ANVIL_DTYPE_BF16: return anvil__bf16_to_f32(((const uint16_t *)p)[i]);
-    default: return 0.0;
+    default:
+        return anvil__dtype_is_narrow(dtype) ? anvil__narrow_decode(dtype, ((const uint8_t *)p)[i])
+                                             : 0.0;
     }
 }
 
@@ -156,7 +158,10 @@ int64_t anvil__load_i64(anvil_dtype dtype, const void *p, size_t i) {
     case ANVIL_DTYPE_I64: return ((const int64_t *)p)[i];
     case ANVIL_DTYPE_U64: return (int64_t)((const uint64_t *)p)[i]; /* two's complement view */
     case ANVIL_DTYPE_BOOL: return ((const uint8_t *)p)[i] != 0;
-    default: return 0;
+    default:
+        return anvil__dtype_is_narrow(dtype)
+                   ? f64_to_i64(anvil__narrow_decode(dtype, ((const uint8_t *)p)[i]))
+                   : 0;
     }
 }
 
@@ -177,7 +182,11 @@ void anvil__store_f64(anvil_dtype dtype, void *p, size_t i, double v) {
     case ANVIL_DTYPE_BOOL: ((uint8_t *)p)[i] = v != 0; break;
     case ANVIL_DTYPE_U64: ((uint64_t *)p)[i] = f64_to_u64_bits(v); break;
     case ANVIL_DTYPE_U32: ((uint32_t *)p)[i] = (uint32_t)f64_to_u64_bits(v); break;
-    default: anvil__store_i64(dtype, p, i, f64_to_i64(v)); break;
+    default:
+        if (anvil__dtype_is_narrow(dtype)) {
+            ((uint8_t *)p)[i] = anvil__narrow_encode(dtype, v, true, ANVIL_E8M0_ROUND_UP);
+            break;
+        } anvil__store_i64(dtype, p, i, f64_to_i64(v)); break;
     }
 }
 
@@ -196,7 +205,9 @@ void anvil__store_i64(anvil_dtype dtype, void *p, size_t i, int64_t v) {
     case ANVIL_DTYPE_I64: ((int64_t *)p)[i] = v; break;
     case ANVIL_DTYPE_U64: ((uint64_t *)p)[i] = (uint64_t)v; break;
     case ANVIL_DTYPE_BOOL: ((uint8_t *)p)[i] = v != 0; break;
-    default: break;
+    default:
+        if (anvil__dtype_is_narrow(dtype)) ((uint8_t *)p)[i] = anvil__narrow_encode_i64(dtype, v);
+        break;
     }
 }
 

@@ -113,10 +113,10 @@ static anvil_status read_slots_info(anvil_engine *e, anvil__reader *r) {
  * buffer (layout included) it reads; plan_build's replanning takes it as its reference. */
 static anvil_status read_decisions(anvil_engine *e, anvil__reader *r, anvil__plan *ref) {
     const anvil__graph *run = e->run;
-    uint32_t n = anvil__read_count(r, (size_t)run->n_nodes, 12, "step count");
+    uint32_t n = anvil__read_count(r, (size_t)run->n_nodes, 12, "node record count");
     if (r->status == ANVIL_OK && n != (uint32_t)run->n_nodes)
-        return anvil__reader_fail(r, ANVIL_STATUS_PARSE_ERROR, "%u steps for %d nodes", n,
-                                  (int)run->n_nodes);
+        return anvil__reader_fail(r, ANVIL_STATUS_PARSE_ERROR, "%u node records for %d nodes",
+                                  n, (int)run->n_nodes);
     ref->steps = anvil__calloc((size_t)n + 1, sizeof *ref->steps);
     ref->bufs = anvil__calloc((size_t)run->n_inits + 1, sizeof *ref->bufs);
     if (!ref->steps || !ref->bufs) return ANVIL_STATUS_OUT_OF_MEMORY;
@@ -133,8 +133,8 @@ static anvil_status read_decisions(anvil_engine *e, anvil__reader *r, anvil__pla
         st->tactic = anvil__read_i32(r, "step tactic");
         uint32_t n_in = anvil__read_count(r, 64, 4, "step inputs");
         if (r->status != ANVIL_OK) break;
-        if (st->node < 0 || st->node >= run->n_nodes ||
-            n_in != (uint32_t)run->nodes[st->node].n_inputs)
+        if (st->node != (int32_t)k || n_in != (uint32_t)run->nodes[st->node].n_inputs ||
+            st->tactic < -1)
             return anvil__reader_fail(r, ANVIL_STATUS_PARSE_ERROR, "step %u: bad node %d", k,
                                       (int)st->node);
         st->in = anvil__malloc_array(n_in + 1, sizeof *st->in);
@@ -149,6 +149,16 @@ static anvil_status read_decisions(anvil_engine *e, anvil__reader *r, anvil__pla
                                           (int)st->in[i]);
         }
     }
+    /* Nodes saved without a step (views) have no reference step. */
+    int32_t kept = 0;
+    for (int32_t k = 0; k < ref->n_steps; k++) {
+        if (ref->steps[k].tactic < 0) {
+            anvil__free(ref->steps[k].in);
+            continue;
+        }
+        ref->steps[kept++] = ref->steps[k];
+    }
+    ref->n_steps = kept;
     return r->status;
 }
 

@@ -55,18 +55,19 @@ static void put_plan(anvil__bytes *b, const anvil_engine *e) {
         anvil__bytes_str(b, si->shape.data ? si->shape.data : "", si->shape.data ? si->shape.bytes : 0);
         anvil__bytes_u8(b, si->shape.data != NULL);
     }
+    /* One record per run node, in node order: its tactic and the slot feeding each input, or
+     * tactic -1 for a node that needs no step (a reshape viewing its input's memory). */
     const anvil__plan *p = e->plan;
-    uint32_t n_nodes = 0;
-    for (int32_t s = 0; s < p->n_steps; s++) n_nodes += p->steps[s].node >= 0;
-    anvil__bytes_u32(b, n_nodes);
-    for (int32_t s = 0; s < p->n_steps; s++) {
-        const anvil__plan_step *st = &p->steps[s];
-        if (st->node < 0) continue;
-        anvil__bytes_i32(b, st->node);
-        anvil__bytes_i32(b, st->tactic);
-        anvil__bytes_u32(b, (uint32_t)st->n_in);
-        for (int32_t i = 0; i < st->n_in; i++) { /* the slot feeding each weight input */
-            const anvil__buf *buf = st->in[i] >= 0 ? &p->bufs[st->in[i]] : NULL;
+    anvil__bytes_u32(b, (uint32_t)run->n_nodes);
+    for (int32_t ni = 0; ni < run->n_nodes; ni++) {
+        const anvil__plan_step *st = NULL;
+        for (int32_t k = 0; k < p->n_steps && !st; k++)
+            if (p->steps[k].node == ni) st = &p->steps[k];
+        anvil__bytes_i32(b, ni);
+        anvil__bytes_i32(b, st ? st->tactic : -1);
+        anvil__bytes_u32(b, (uint32_t)run->nodes[ni].n_inputs);
+        for (int32_t i = 0; i < run->nodes[ni].n_inputs; i++) {
+            const anvil__buf *buf = st && st->in[i] >= 0 ? &p->bufs[st->in[i]] : NULL;
             anvil__bytes_i32(b, buf && buf->kind == ANVIL_BUF_SLOT ? buf->index : -1);
         }
     }

@@ -14,7 +14,9 @@
 enum {
     T_FLOAT = 1, T_UINT8 = 2, T_INT8 = 3, T_UINT16 = 4, T_INT16 = 5, T_INT32 = 6, T_INT64 = 7,
     T_STRING = 8, T_BOOL = 9, T_FLOAT16 = 10, T_DOUBLE = 11, T_UINT32 = 12, T_UINT64 = 13,
-    T_COMPLEX64 = 14, T_COMPLEX128 = 15, T_BFLOAT16 = 16,
+    T_COMPLEX64 = 14, T_COMPLEX128 = 15, T_BFLOAT16 = 16, T_FLOAT8E4M3FN = 17,
+    T_FLOAT8E4M3FNUZ = 18, T_FLOAT8E5M2 = 19, T_FLOAT8E5M2FNUZ = 20, T_UINT4 = 21, T_INT4 = 22,
+    T_FLOAT4E2M1 = 23, T_FLOAT8E8M0 = 24, T_UINT2 = 25, T_INT2 = 26,
 };
 
 bool anvil__onnx_dtype(int32_t onnx_type, anvil_dtype *out) {
@@ -26,6 +28,11 @@ bool anvil__onnx_dtype(int32_t onnx_type, anvil_dtype *out) {
         [T_FLOAT16] = ANVIL_DTYPE_F16, [T_DOUBLE] = ANVIL_DTYPE_F64,
         [T_UINT32] = ANVIL_DTYPE_U32,  [T_UINT64] = ANVIL_DTYPE_U64,
         [T_BFLOAT16] = ANVIL_DTYPE_BF16,
+        [T_FLOAT8E4M3FN] = ANVIL_DTYPE_F8E4M3FN, [T_FLOAT8E4M3FNUZ] = ANVIL_DTYPE_F8E4M3FNUZ,
+        [T_FLOAT8E5M2] = ANVIL_DTYPE_F8E5M2, [T_FLOAT8E5M2FNUZ] = ANVIL_DTYPE_F8E5M2FNUZ,
+        [T_UINT4] = ANVIL_DTYPE_U4,          [T_INT4] = ANVIL_DTYPE_I4,
+        [T_FLOAT4E2M1] = ANVIL_DTYPE_F4E2M1, [T_FLOAT8E8M0] = ANVIL_DTYPE_F8E8M0,
+        [T_UINT2] = ANVIL_DTYPE_U2,          [T_INT2] = ANVIL_DTYPE_I2,
     };
     if (onnx_type <= 0 || (size_t)onnx_type >= sizeof map / sizeof map[0] ||
         map[onnx_type] == ANVIL_DTYPE_UNDEFINED)
@@ -82,9 +89,25 @@ static anvil_status tensor_header(const Onnx__TensorProto *tp, const char *name,
     return ANVIL_OK;
 }
 
-/* Keeps `src` in place when it is aligned for the element type, else copies it. */
+/* Bytes the file stores: 4-bit types pack two elements a byte and 2-bit types four (first
+ * element in the low bits), which anvil unpacks to one element a byte. */
+static size_t stored_bytes(const anvil__tensor *t) {
+    int bits = anvil__dtype_packed_bits(t->dtype);
+    size_t per = bits ? (size_t)(8 / bits) : 1;
+    return t->bytes / per + (t->bytes % per != 0);
+}
+
+/* Keeps `src` in place when it is aligned for the element type, else copies it (unpacking
+ * packed types; src then holds stored_bytes(t) bytes). */
 static anvil_status take_bytes(anvil__tensor *t, const uint8_t *src, bool may_view, bool *owned) {
     size_t align = anvil_dtype_size(t->dtype);
+    if (anvil__dtype_packed_bits(t->dtype)) {
+        t->data = anvil__malloc(t->bytes ? t->bytes : 1);
+        if (!t->data) return ANVIL_STATUS_OUT_OF_MEMORY;
+        anvil__narrow_unpack(t->dtype, t->data, src, t->bytes);
+        *owned = true;
+        return ANVIL_OK;
+    }
     if (may_view && t->bytes > 0 && ((uintptr_t)src % align) == 0) {
         t->data = (void *)src; /* const is restored by the graph: initializers are read-only */
         *owned = false;
@@ -129,7 +152,7 @@ static void convert_typed(const Onnx__TensorProto *tp, anvil__tensor *t, size_t 
     case ANVIL_DTYPE_BOOL:
         for (size_t i = 0; i < n; i++) ((uint8_t *)t->data)[i] = tp->int32_data[i] != 0;
         break;
-    default: /* i8, u8 */
+    default: /* i8, u8, float8 (one code per value) */
         for (size_t i = 0; i < n; i++) ((uint8_t *)t->data)[i] = (uint8_t)tp->int32_data[i];
         break;
     }
@@ -137,8 +160,21 @@ static void convert_typed(const Onnx__TensorProto *tp, anvil__tensor *t, size_t 
 
 static anvil_status from_typed(const Onnx__TensorProto *tp, const char *name, anvil__tensor *t,
                                bool *owned) {
-    size_t count, numel = t->bytes / anvil_dtype_size(t->dtype);
+    size_t count, numel = t->bytes / anvil_dtype_size(t->dtype), want = stored_bytes(t);
     const char *field = typed_field(tp, t->dtype, &count);
+    if (anvil__dtype_packed_bits(t->dtype)) { /* one packed byte per int32_data entry */
+        if (count != want)
+            return anvil__error(ANVIL_STATUS_PARSE_ERROR,
+                                "tensor '%s' (%s, %zu elements): %s holds %zu values, expected "
+                                "%zu packed bytes",
+                                name, anvil_dtype_name(t->dtype), numel, field, count, want);
+        uint8_t *packed = anvil__malloc(want ? want : 1);
+        if (!packed) return ANVIL_STATUS_OUT_OF_MEMORY;
+        for (size_t i = 0; i < want; i++) packed[i] = (uint8_t)tp->int32_data[i];
+        anvil_status s = take_bytes(t, packed, false, owned);
+        anvil__free(packed);
+        return s;
+    }
     if (count != numel) {
         if (count == 0 && numel > 0)
             return anvil__error(ANVIL_STATUS_PARSE_ERROR,
@@ -270,18 +306,19 @@ static anvil_status from_external(anvil__onnx_ctx *c, const Onnx__TensorProto *t
         else if (strcmp(e->key, "offset") == 0) off_s = e->value;
         else if (strcmp(e->key, "length") == 0) len_s = e->value;
     }
-    uint64_t off = 0, len = t->bytes;
+    uint64_t off = 0, len = stored_bytes(t);
     if ((off_s && !parse_u64(off_s, &off)) || (len_s && !parse_u64(len_s, &len)))
         return anvil__error(ANVIL_STATUS_PARSE_ERROR,
                             "tensor '%s': external data offset '%s' / length '%s' is not a "
                             "non-negative integer",
                             name, off_s ? off_s : "", len_s ? len_s : "");
-    if (len != t->bytes) {
+    if (len != stored_bytes(t)) {
         char buf[ANVIL_SHAPE_STR_MAX];
         return anvil__error(ANVIL_STATUS_PARSE_ERROR,
                             "tensor '%s': external data length %llu does not match the %zu "
                             "bytes of its %s[%s] shape",
-                            name, (unsigned long long)len, t->bytes, anvil_dtype_name(t->dtype),
+                            name, (unsigned long long)len, stored_bytes(t),
+                            anvil_dtype_name(t->dtype),
                             anvil__shape_str(t->rank, t->dims, buf, sizeof buf));
     }
     const anvil__mapping *m = NULL;
@@ -313,11 +350,11 @@ anvil_status anvil__onnx_tensor(anvil__onnx_ctx *c, const Onnx__TensorProto *tp,
     } else if (raw || tp->has_raw_data) {
         const uint8_t *p = raw ? raw->data : tp->raw_data.data;
         size_t len = raw ? raw->size : tp->raw_data.len;
-        if (len != out->bytes)
+        if (len != stored_bytes(out))
             return anvil__error(ANVIL_STATUS_PARSE_ERROR,
                                 "tensor '%s': raw_data has %zu bytes, expected %zu for %s[%lld "
                                 "elements]",
-                                name, len, out->bytes, anvil_dtype_name(out->dtype),
+                                name, len, stored_bytes(out), anvil_dtype_name(out->dtype),
                                 (long long)anvil__tensor_numel(out));
         s = take_bytes(out, p, may_view && raw, owned);
     } else {

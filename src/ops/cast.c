@@ -1,8 +1,8 @@
 /*
- * cast.c — Cast and CastLike between anvil's dtypes (floats, integers, bool) with ONNX
- * semantics: float→int truncates toward zero, →bool is x != 0. Targets anvil does not
- * represent (string, complex, float8, int4/int2, float4) are rejected as UNSUPPORTED.
- * The `saturate` attribute only affects float8 targets, so it is accepted and ignored.
+ * cast.c — Cast and CastLike between anvil's dtypes (floats, integers, bool, float8, float4,
+ * int4/int2) with ONNX semantics: float→int truncates toward zero, →bool is x != 0, float8
+ * targets honour `saturate` (opset 19+) and E8M0 honours `round_mode` (opset 25).
+ * Targets anvil does not represent (string, complex) are rejected as UNSUPPORTED.
  */
 #include "ops/elementwise.h"
 
@@ -30,16 +30,16 @@ static const struct {
     {14, "COMPLEX64", ANVIL_DTYPE_UNDEFINED},
     {15, "COMPLEX128", ANVIL_DTYPE_UNDEFINED},
     {16, "BFLOAT16", ANVIL_DTYPE_BF16},
-    {17, "FLOAT8E4M3FN", ANVIL_DTYPE_UNDEFINED},
-    {18, "FLOAT8E4M3FNUZ", ANVIL_DTYPE_UNDEFINED},
-    {19, "FLOAT8E5M2", ANVIL_DTYPE_UNDEFINED},
-    {20, "FLOAT8E5M2FNUZ", ANVIL_DTYPE_UNDEFINED},
-    {21, "UINT4", ANVIL_DTYPE_UNDEFINED},
-    {22, "INT4", ANVIL_DTYPE_UNDEFINED},
-    {23, "FLOAT4E2M1", ANVIL_DTYPE_UNDEFINED},
-    {24, "FLOAT8E8M0", ANVIL_DTYPE_UNDEFINED},
-    {25, "UINT2", ANVIL_DTYPE_UNDEFINED},
-    {26, "INT2", ANVIL_DTYPE_UNDEFINED},
+    {17, "FLOAT8E4M3FN", ANVIL_DTYPE_F8E4M3FN},
+    {18, "FLOAT8E4M3FNUZ", ANVIL_DTYPE_F8E4M3FNUZ},
+    {19, "FLOAT8E5M2", ANVIL_DTYPE_F8E5M2},
+    {20, "FLOAT8E5M2FNUZ", ANVIL_DTYPE_F8E5M2FNUZ},
+    {21, "UINT4", ANVIL_DTYPE_U4},
+    {22, "INT4", ANVIL_DTYPE_I4},
+    {23, "FLOAT4E2M1", ANVIL_DTYPE_F4E2M1},
+    {24, "FLOAT8E8M0", ANVIL_DTYPE_F8E8M0},
+    {25, "UINT2", ANVIL_DTYPE_U2},
+    {26, "INT2", ANVIL_DTYPE_I2},
 };
 #define N_ONNX_TYPES (sizeof onnx_types / sizeof *onnx_types)
 
@@ -70,9 +70,27 @@ static anvil_status cast_target(const anvil__node *n, anvil_dtype *out) {
                              "attribute 'to' is not a known ONNX data type: \"%s\"", a->s);
 }
 
+/* Cast's E8M0 `round_mode`: "up" (default), "down" or "nearest". */
+static anvil_status round_mode(const anvil__node *n, anvil__e8m0_round *out) {
+    anvil_status s = anvil__attr_expect(n, "round_mode", ANVIL_ATTR_STRING);
+    if (s) return s;
+    const char *m = anvil__attr_string(n, "round_mode", "up");
+    if (strcmp(m, "up") == 0) *out = ANVIL_E8M0_ROUND_UP;
+    else if (strcmp(m, "down") == 0) *out = ANVIL_E8M0_ROUND_DOWN;
+    else if (strcmp(m, "nearest") == 0) *out = ANVIL_E8M0_ROUND_NEAREST;
+    else
+        return anvil__node_error(n, ANVIL_STATUS_INVALID_GRAPH,
+                                 "attribute 'round_mode' is \"%s\", expected \"up\", \"down\" "
+                                 "or \"nearest\"",
+                                 m);
+    return ANVIL_OK;
+}
+
 anvil_status anvil__op_cast_validate(const anvil__node *node, int64_t opset) {
     (void)opset;
+    anvil__e8m0_round round;
     anvil_status s = anvil__attr_expect(node, "saturate", ANVIL_ATTR_INT);
+    if (!s) s = round_mode(node, &round);
     if (s || node->op != ANVIL_OP_Cast) return s;
     anvil_dtype to;
     return cast_target(node, &to);
@@ -96,7 +114,13 @@ anvil_status anvil__op_cast_run(anvil__op_ctx *ctx) {
     if (!anvil__dtype_valid(x->dtype) || !anvil__dtype_valid(y->dtype))
         return anvil__node_error(ctx->node, ANVIL_STATUS_UNSUPPORTED, "cannot cast %s to %s",
                                  anvil_dtype_name(x->dtype), anvil_dtype_name(y->dtype));
+    anvil__e8m0_round round;
+    anvil_status s = round_mode(ctx->node, &round);
+    if (s) return s;
+    bool saturate = anvil__attr_int(ctx->node, "saturate", 1) != 0;
     int64_t numel = anvil__tensor_numel(y);
-    if (numel > 0) anvil__convert(y->dtype, y->data, x->dtype, x->data, (size_t)numel);
+    if (numel > 0)
+        anvil__convert_cast(y->dtype, y->data, x->dtype, x->data, (size_t)numel, saturate,
+                            round);
     return ANVIL_OK;
 }

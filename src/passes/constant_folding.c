@@ -97,7 +97,7 @@ static anvil_status fold_shape_of(anvil__compile_state *st, int32_t ni) {
         anvil__free(out.data);
         return ANVIL_OK;
     }
-    if (s == ANVIL_OK) s = anvil__pass_rewrite_node(run, ni, "Constant", NULL, 0);
+    if (s == ANVIL_OK) s = anvil__pass_rewrite_node(run, NULL, ni, "Constant", NULL, 0);
     anvil__attr *a = NULL;
     if (s == ANVIL_OK) s = anvil__node_add_attr(run, ni, "value", &a);
     if (s != ANVIL_OK) {

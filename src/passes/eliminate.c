@@ -20,11 +20,12 @@ static bool reshape_like(int32_t op) {
 
 /* Dropout computes its input when not training and nobody reads the mask. Before opset 12
  * there is no training flag and the reference treats it as identity, as runtimes do. */
-static bool dropout_is_identity(const anvil__compile_state *st, const int32_t *uses,
+static bool dropout_is_identity(const anvil__compile_state *st, const anvil__uses *u,
                                 const anvil__node *n) {
     const anvil__graph *run = st->run;
     if (n->n_outputs > 1 && n->outputs[1] >= 0 &&
-        (uses[n->outputs[1]] > 0 || (run->values[n->outputs[1]].flags & ANVIL_VALUE_OUTPUT)))
+        (anvil__pass_uses_of(u, n->outputs[1]) > 0 ||
+         (run->values[n->outputs[1]].flags & ANVIL_VALUE_OUTPUT)))
         return false;
     if (run->opset < 12 || n->n_inputs < 3 || n->inputs[2] < 0) return true;
     double training;
@@ -60,13 +61,13 @@ static bool is_identity_perm(const int64_t *perm, int32_t rank) {
 
 /* Transpose(Transpose(x, p1), p2) = Transpose(x, q) with q[k] = p1[p2[k]]: rewrites the second
  * to read x (the first dies when it had no other reader). */
-static anvil_status merge_transposes(anvil__compile_state *st, const int32_t *uses, int32_t ni,
+static anvil_status merge_transposes(anvil__compile_state *st, anvil__uses *u, int32_t ni,
                                      bool *changed) {
     anvil__graph *run = st->run;
     const anvil__node *n = &run->nodes[ni];
     int32_t mid = n->inputs[0], p = anvil__pass_producer(run, mid);
     if (p < 0 || run->nodes[p].op != ANVIL_OP_Transpose || run->nodes[p].n_post ||
-        anvil__pass_sole_consumer(run, uses, mid) != ni)
+        anvil__pass_sole_consumer(run, u, mid) != ni)
         return ANVIL_OK;
     int32_t src = run->nodes[p].inputs[0], rank = run->values[src].rank;
     int64_t p1[ANVIL_MAX_RANK], p2[ANVIL_MAX_RANK], q[ANVIL_MAX_RANK];
@@ -74,10 +75,10 @@ static anvil_status merge_transposes(anvil__compile_state *st, const int32_t *us
     for (int32_t k = 0; k < rank; k++)
         q[k] = p1[p2[k]];
     anvil_status s = anvil__pass_set_attr_ints(run, ni, "perm", q, (size_t)rank);
-    if (s != ANVIL_OK) return s;
-    run->nodes[ni].inputs[0] = src;
-    run->nodes[p].flags |= ANVIL_NODE_DEAD;
-    *changed = true;
+    if (s == ANVIL_OK) s = anvil__pass_set_input(run, u, ni, 0, src);
+    if (s == ANVIL_OK) s = anvil__pass_kill(run, u, p);
+    *changed = s == ANVIL_OK;
+    return s;
     return ANVIL_OK;
 }
 
@@ -113,8 +114,8 @@ static bool reshape_target(const anvil__value *out, int64_t *dims, bool *zero) {
 /* Rewrites node ni as Reshape(src, constant target = its inferred output shape); the
  * producer `dead` (-1: none) of its old input dies with it. No change when the target is not
  * static enough (more than one unknown dim, or a 0 before opset 14's allowzero). */
-static anvil_status make_reshape(anvil__compile_state *st, int32_t ni, int32_t src, int32_t dead,
-                                 bool *changed) {
+static anvil_status make_reshape(anvil__compile_state *st, anvil__uses *u, int32_t ni, int32_t src,
+                                 int32_t dead, bool *changed) {
     anvil__graph *run = st->run;
     const anvil__node *n = &run->nodes[ni];
     int64_t dims[ANVIL_MAX_RANK];
@@ -134,26 +135,25 @@ static anvil_status make_reshape(anvil__compile_state *st, int32_t ni, int32_t s
     if (s == ANVIL_OK) s = anvil__compile_add_weight_const(st, &t, hint, &shape);
     anvil__free(hint);
     int32_t ins[2] = {src, shape};
-    if (s == ANVIL_OK) s = anvil__pass_rewrite_node(run, ni, "Reshape", ins, 2);
+    if (s == ANVIL_OK) s = anvil__pass_rewrite_node(run, u, ni, "Reshape", ins, 2);
     if (s == ANVIL_OK && zero) s = anvil__pass_set_attr_int(run, ni, "allowzero", 1);
-    if (s != ANVIL_OK) return s;
-    if (dead >= 0) run->nodes[dead].flags |= ANVIL_NODE_DEAD;
-    *changed = true;
-    return ANVIL_OK;
+    if (s == ANVIL_OK && dead >= 0) s = anvil__pass_kill(run, u, dead);
+    *changed = s == ANVIL_OK;
+    return s;
 }
 
 /* Reshape-like(Reshape-like(x)) → Reshape(x, constant target of the outer one). */
-static anvil_status collapse_reshapes(anvil__compile_state *st, const int32_t *uses, int32_t ni,
+static anvil_status collapse_reshapes(anvil__compile_state *st, anvil__uses *u, int32_t ni,
                                       bool *changed) {
     anvil__graph *run = st->run;
     int32_t mid = run->nodes[ni].inputs[0], p = anvil__pass_producer(run, mid);
     if (p < 0 || !reshape_like(run->nodes[p].op) || run->nodes[p].n_post ||
-        anvil__pass_sole_consumer(run, uses, mid) != ni)
+        anvil__pass_sole_consumer(run, u, mid) != ni)
         return ANVIL_OK;
-    return make_reshape(st, ni, run->nodes[p].inputs[0], p, changed);
+    return make_reshape(st, u, ni, run->nodes[p].inputs[0], p, changed);
 }
 
-static anvil_status eliminate_node(anvil__compile_state *st, const int32_t *uses, int32_t ni,
+static anvil_status eliminate_node(anvil__compile_state *st, anvil__uses *u, int32_t ni,
                                    bool *changed) {
     anvil__graph *run = st->run;
     const anvil__node *n = &run->nodes[ni];
@@ -163,30 +163,26 @@ static anvil_status eliminate_node(anvil__compile_state *st, const int32_t *uses
     int32_t in = n->inputs[0], out = n->outputs[0];
     const anvil__value *iv = &run->values[in], *ov = &run->values[out];
     bool same_dtype = iv->dtype != ANVIL_DTYPE_UNDEFINED && iv->dtype == ov->dtype;
+    int64_t perm[ANVIL_MAX_RANK];
     switch (n->op) {
     case ANVIL_OP_Identity:
-        *changed = anvil__pass_bypass(run, uses, ni, in, out);
-        return ANVIL_OK;
+        return anvil__pass_bypass(run, u, ni, in, out, changed);
     case ANVIL_OP_Dropout:
-        if (dropout_is_identity(st, uses, n)) *changed = anvil__pass_bypass(run, uses, ni, in, out);
-        return ANVIL_OK;
+        if (!dropout_is_identity(st, u, n)) return ANVIL_OK;
+        return anvil__pass_bypass(run, u, ni, in, out, changed);
     case ANVIL_OP_Cast:
     case ANVIL_OP_CastLike:
-        if (same_dtype) *changed = anvil__pass_bypass(run, uses, ni, in, out);
-        return ANVIL_OK;
+        return same_dtype ? anvil__pass_bypass(run, u, ni, in, out, changed) : ANVIL_OK;
     case ANVIL_OP_Expand:
-        if (anvil__pass_same_shape(iv, ov)) *changed = anvil__pass_bypass(run, uses, ni, in, out);
-        return ANVIL_OK;
+        if (!anvil__pass_same_shape(iv, ov)) return ANVIL_OK;
+        return anvil__pass_bypass(run, u, ni, in, out, changed);
     case ANVIL_OP_Transpose: {
-        int64_t perm[ANVIL_MAX_RANK];
-        if (transpose_perm(n, iv->rank, perm) && is_identity_perm(perm, iv->rank) && same_dtype) {
-            *changed = anvil__pass_bypass(run, uses, ni, in, out);
-            return ANVIL_OK;
-        }
-        anvil_status s = merge_transposes(st, uses, ni, changed);
-        if (s == ANVIL_OK && !*changed && transpose_perm(n, iv->rank, perm) &&
-            moves_only_ones(iv, perm))
-            s = make_reshape(st, ni, in, -1, changed);
+        if (!transpose_perm(n, iv->rank, perm)) return ANVIL_OK;
+        if (is_identity_perm(perm, iv->rank) && same_dtype)
+            return anvil__pass_bypass(run, u, ni, in, out, changed);
+        bool ones = moves_only_ones(iv, perm);
+        anvil_status s = merge_transposes(st, u, ni, changed);
+        if (s == ANVIL_OK && !*changed && ones) s = make_reshape(st, u, ni, in, -1, changed);
         return s;
     }
     default:
@@ -194,26 +190,23 @@ static anvil_status eliminate_node(anvil__compile_state *st, const int32_t *uses
     }
     if (!reshape_like(n->op)) return ANVIL_OK;
     if (anvil__pass_same_shape(iv, ov)) {
-        *changed = anvil__pass_bypass(run, uses, ni, in, out);
-        if (*changed) return ANVIL_OK;
+        anvil_status s = anvil__pass_bypass(run, u, ni, in, out, changed);
+        if (s != ANVIL_OK || *changed) return s;
     }
-    return collapse_reshapes(st, uses, ni, changed);
+    return collapse_reshapes(st, u, ni, changed);
 }
 
 anvil_status anvil__pass_eliminate(anvil__compile_state *st) {
     if (anvil__pass_disabled(st, ANVIL_PASS_ELIMINATE)) return ANVIL_OK;
-    int32_t *uses = NULL;
-    anvil_status s = anvil__pass_count_uses(st->run, &uses);
+    anvil__uses u = {0};
+    anvil_status s = anvil__pass_uses_init(st->run, &u);
     for (int32_t ni = 0; s == ANVIL_OK && ni < st->run->n_nodes; ni++) {
         if (st->run->nodes[ni].flags & ANVIL_NODE_DEAD) continue;
         bool changed;
-        s = eliminate_node(st, uses, ni, &changed);
-        if (s != ANVIL_OK || !changed) continue;
-        anvil__free(uses);
-        s = anvil__pass_count_uses(st->run, &uses);
-        /* A merged Transpose may now be the identity: look at the same node again. */
-        if (s == ANVIL_OK && !(st->run->nodes[ni].flags & ANVIL_NODE_DEAD)) ni--;
+        s = eliminate_node(st, &u, ni, &changed);
+        /* A rewritten node (merged Transpose, new Reshape) may simplify again: look again. */
+        if (s == ANVIL_OK && changed && !(st->run->nodes[ni].flags & ANVIL_NODE_DEAD)) ni--;
     }
-    anvil__free(uses);
+    anvil__pass_uses_free(&u);
     return s;
 }

@@ -142,7 +142,7 @@ static bool producer_ok(const anvil__compile_state *st, bn_fold *f) {
     return true;
 }
 
-static bool match(const anvil__compile_state *st, const int32_t *uses, int32_t bi, bn_fold *f) {
+static bool match(const anvil__compile_state *st, const anvil__uses *u, int32_t bi, bn_fold *f) {
     const anvil__graph *run = st->run;
     const anvil__node *bn = &run->nodes[bi];
     if (bn->n_inputs != 5 || bn->n_post || run->opset < 7) return false;
@@ -152,7 +152,9 @@ static bool match(const anvil__compile_state *st, const int32_t *uses, int32_t b
     if (run->opset < 9 && anvil__attr_int(bn, "spatial", 1) == 0) return false;
     for (int32_t o = 1; o < bn->n_outputs; o++) {
         int32_t v = bn->outputs[o];
-        if (v >= 0 && (uses[v] > 0 || (run->values[v].flags & ANVIL_VALUE_OUTPUT))) return false;
+        if (v >= 0 &&
+            (anvil__pass_uses_of(u, v) > 0 || (run->values[v].flags & ANVIL_VALUE_OUTPUT)))
+            return false;
     }
     memset(f, 0, sizeof *f);
     f->bn = bi;
@@ -163,8 +165,7 @@ static bool match(const anvil__compile_state *st, const int32_t *uses, int32_t b
     f->var = bn->inputs[4];
     f->eps = anvil__attr_float(bn, "epsilon", 1e-5);
     f->prod = anvil__pass_producer(run, f->x);
-    if (f->prod < 0 || run->nodes[f->prod].n_post ||
-        anvil__pass_sole_consumer(run, uses, f->x) != bi)
+    if (f->prod < 0 || run->nodes[f->prod].n_post || anvil__pass_sole_consumer(run, u, f->x) != bi)
         return false;
     const anvil__tensor *scale = anvil__compile_slot_data(st, f->scale);
     if (!scale || scale->rank != 1) return false;
@@ -207,7 +208,7 @@ static int32_t fold_weight(recipe *r, const bn_fold *f, int32_t factor) {
     return r_reshape(r, m, rank, w_dims, "weight");
 }
 
-static anvil_status apply(anvil__compile_state *st, const bn_fold *f) {
+static anvil_status apply(anvil__compile_state *st, anvil__uses *u, const bn_fold *f) {
     anvil__graph *run = st->run;
     const anvil__node *bn = &run->nodes[f->bn];
     const char *base = bn->name && bn->name[0] ? bn->name : run->values[bn->outputs[0]].name;
@@ -235,39 +236,34 @@ static anvil_status apply(anvil__compile_state *st, const bn_fold *f) {
     }
     anvil__free(base_copy);
     if (r.s != ANVIL_OK) return r.s;
-    anvil__node *p = &run->nodes[f->prod];
+    int32_t op = run->nodes[f->prod].op;
     anvil_status s;
-    if (p->op == ANVIL_OP_MatMul) { /* MatMul + bias is a Gemm (A is 2-D here) */
-        int32_t ins[3] = {p->inputs[0], w, b};
-        s = anvil__pass_rewrite_node(run, f->prod, "Gemm", ins, 3);
+    if (op == ANVIL_OP_MatMul) { /* MatMul + bias is a Gemm (A is 2-D here) */
+        int32_t ins[3] = {run->nodes[f->prod].inputs[0], w, b};
+        s = anvil__pass_rewrite_node(run, u, f->prod, "Gemm", ins, 3);
     } else {
-        p->inputs[1] = w;
-        s = anvil__node_set_input(run, f->prod, 2, b);
-        if (s == ANVIL_OK && p->op == ANVIL_OP_Gemm)
+        s = anvil__pass_set_input(run, u, f->prod, 1, w);
+        if (s == ANVIL_OK) s = anvil__pass_set_input(run, u, f->prod, 2, b);
+        if (s == ANVIL_OK && op == ANVIL_OP_Gemm)
             s = anvil__pass_set_attr_float(run, f->prod, "beta", 1.0);
     }
     if (s == ANVIL_OK) s = anvil__node_note_fused(&run->nodes[f->prod], "BatchNormalization");
     if (s != ANVIL_OK) return s;
     anvil__pass_take_output(run, f->prod, 0, run->nodes[f->bn].outputs[0]);
-    run->nodes[f->bn].flags |= ANVIL_NODE_DEAD;
-    return ANVIL_OK;
+    return anvil__pass_kill(run, u, f->bn);
 }
 
 anvil_status anvil__pass_fold_batchnorm(anvil__compile_state *st) {
     if (anvil__pass_disabled(st, ANVIL_PASS_FOLD_BATCHNORM)) return ANVIL_OK;
-    int32_t *uses = NULL;
-    anvil_status s = anvil__pass_count_uses(st->run, &uses);
+    anvil__uses u = {0};
+    anvil_status s = anvil__pass_uses_init(st->run, &u);
     for (int32_t ni = 0; s == ANVIL_OK && ni < st->run->n_nodes; ni++) {
         const anvil__node *n = &st->run->nodes[ni];
         bn_fold f;
-        if ((n->flags & ANVIL_NODE_DEAD) || n->op != ANVIL_OP_BatchNormalization ||
-            !match(st, uses, ni, &f))
-            continue;
-        s = apply(st, &f);
-        if (s != ANVIL_OK) break;
-        anvil__free(uses);
-        s = anvil__pass_count_uses(st->run, &uses);
+        if (!(n->flags & ANVIL_NODE_DEAD) && n->op == ANVIL_OP_BatchNormalization &&
+            match(st, &u, ni, &f))
+            s = apply(st, &u, &f);
     }
-    anvil__free(uses);
+    anvil__pass_uses_free(&u);
     return s;
 }

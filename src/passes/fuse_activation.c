@@ -69,35 +69,35 @@ static bool activation_post(const anvil__compile_state *st, const anvil__node *a
     }
 }
 
-static anvil_status fuse(anvil__graph *run, int32_t prod, const anvil__post_op *post, int32_t act,
-                         int32_t extra_dead, const char *what) {
+static anvil_status fuse(anvil__graph *run, anvil__uses *u, int32_t prod,
+                         const anvil__post_op *post, int32_t act, int32_t extra_dead,
+                         const char *what) {
     anvil__node *p = &run->nodes[prod];
     anvil_status s = anvil__node_note_fused(p, what);
     if (s != ANVIL_OK) return s;
     p->post[p->n_post++] = *post;
     anvil__pass_take_output(run, prod, 0, run->nodes[act].outputs[0]);
-    run->nodes[act].flags |= ANVIL_NODE_DEAD;
-    if (extra_dead >= 0) run->nodes[extra_dead].flags |= ANVIL_NODE_DEAD;
-    return ANVIL_OK;
+    s = anvil__pass_kill(run, u, act);
+    if (s == ANVIL_OK && extra_dead >= 0) s = anvil__pass_kill(run, u, extra_dead);
+    return s;
 }
 
 /* Sigmoid node `sig` inside x * Sigmoid(x) with x a fusable producer's output. */
-static anvil_status try_silu(anvil__compile_state *st, const int32_t *uses, int32_t sig,
-                             bool *changed) {
+static anvil_status try_silu(anvil__compile_state *st, anvil__uses *u, int32_t sig, bool *changed) {
     anvil__graph *run = st->run;
     int32_t x = run->nodes[sig].inputs[0], p = anvil__pass_producer(run, x);
-    if (!fusable_producer(run, p) || uses[x] != 2 || (run->values[x].flags & ANVIL_VALUE_OUTPUT))
+    if (!fusable_producer(run, p) || anvil__pass_uses_of(u, x) != 2 ||
+        (run->values[x].flags & ANVIL_VALUE_OUTPUT))
         return ANVIL_OK;
     int32_t s_out = run->nodes[sig].outputs[0];
-    int32_t mul = anvil__pass_consumer_op(run, uses, s_out, ANVIL_OP_Mul);
+    int32_t mul = anvil__pass_consumer_op(run, u, s_out, ANVIL_OP_Mul);
     if (mul < 0 || anvil__pass_other_input(&run->nodes[mul], s_out) != x) return ANVIL_OK;
     anvil__post_op post = {ANVIL__POST_SILU, 0, 0, -1};
     *changed = true;
-    return fuse(run, p, &post, mul, sig, "SiLU");
+    return fuse(run, u, p, &post, mul, sig, "SiLU");
 }
 
-static anvil_status try_node(anvil__compile_state *st, const int32_t *uses, int32_t ni,
-                             bool *changed) {
+static anvil_status try_node(anvil__compile_state *st, anvil__uses *u, int32_t ni, bool *changed) {
     anvil__graph *run = st->run;
     const anvil__node *a = &run->nodes[ni];
     *changed = false;
@@ -105,28 +105,24 @@ static anvil_status try_node(anvil__compile_state *st, const int32_t *uses, int3
         return ANVIL_OK;
     int32_t x = a->inputs[0], p = anvil__pass_producer(run, x);
     if (!fusable_producer(run, p) || !anvil__dtype_is_float(run->values[x].dtype)) return ANVIL_OK;
-    if (a->op == ANVIL_OP_Sigmoid && anvil__pass_sole_consumer(run, uses, x) != ni)
-        return try_silu(st, uses, ni, changed);
+    if (a->op == ANVIL_OP_Sigmoid && anvil__pass_sole_consumer(run, u, x) != ni)
+        return try_silu(st, u, ni, changed);
     anvil__post_op post;
-    if (anvil__pass_sole_consumer(run, uses, x) != ni || !activation_post(st, a, &post))
+    if (anvil__pass_sole_consumer(run, u, x) != ni || !activation_post(st, a, &post))
         return ANVIL_OK;
     *changed = true;
-    return fuse(run, p, &post, ni, -1, a->op_type);
+    return fuse(run, u, p, &post, ni, -1, a->op_type);
 }
 
 anvil_status anvil__pass_fuse_activation(anvil__compile_state *st) {
     if (anvil__pass_disabled(st, ANVIL_PASS_FUSE_ACTIVATION)) return ANVIL_OK;
-    int32_t *uses = NULL;
-    anvil_status s = anvil__pass_count_uses(st->run, &uses);
+    anvil__uses u = {0};
+    anvil_status s = anvil__pass_uses_init(st->run, &u);
     for (int32_t ni = 0; s == ANVIL_OK && ni < st->run->n_nodes; ni++) {
         if (st->run->nodes[ni].flags & ANVIL_NODE_DEAD) continue;
         bool changed;
-        s = try_node(st, uses, ni, &changed);
-        if (s == ANVIL_OK && changed) {
-            anvil__free(uses);
-            s = anvil__pass_count_uses(st->run, &uses);
-        }
+        s = try_node(st, &u, ni, &changed);
     }
-    anvil__free(uses);
+    anvil__pass_uses_free(&u);
     return s;
 }

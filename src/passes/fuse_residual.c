@@ -27,14 +27,14 @@ static bool matmul_bias(const anvil__compile_state *st, int32_t p, int32_t y, in
 
 /* Operand index j of Add node `add` whose producer can take the Add; -1 if none. Among two,
  * the later producer (its other operand is then ready earlier). */
-static int32_t pick(const anvil__compile_state *st, const int32_t *uses, int32_t add) {
+static int32_t pick(const anvil__compile_state *st, const anvil__uses *u, int32_t add) {
     const anvil__graph *run = st->run;
     const anvil__node *n = &run->nodes[add];
     const anvil__value *out = &run->values[n->outputs[0]];
     int32_t best = -1, best_p = -1;
     for (int32_t j = 0; j < 2; j++) {
         int32_t y = n->inputs[j], other = n->inputs[1 - j], p = anvil__pass_producer(run, y);
-        if (!residual_producer(run, p) || anvil__pass_sole_consumer(run, uses, y) != add ||
+        if (!residual_producer(run, p) || anvil__pass_sole_consumer(run, u, y) != add ||
             !anvil__dtype_is_float(out->dtype))
             continue;
         bool residual = anvil__pass_same_shape(&run->values[y], out) &&
@@ -47,38 +47,33 @@ static int32_t pick(const anvil__compile_state *st, const int32_t *uses, int32_t
     return best;
 }
 
-static anvil_status fuse(anvil__compile_state *st, int32_t add, int32_t j) {
+static anvil_status fuse(anvil__compile_state *st, anvil__uses *u, int32_t add, int32_t j) {
     anvil__graph *run = st->run;
     int32_t y = run->nodes[add].inputs[j], other = run->nodes[add].inputs[1 - j];
     int32_t p = anvil__pass_producer(run, y), index = run->nodes[p].n_inputs;
-    anvil_status s = anvil__node_set_input(run, p, index, other);
+    anvil_status s = anvil__pass_set_input(run, u, p, index, other);
     if (s == ANVIL_OK) s = anvil__node_note_fused(&run->nodes[p], "Add");
     if (s != ANVIL_OK) return s;
     anvil__node *pn = &run->nodes[p];
     anvil__post_op post = {ANVIL_OP_Add, 0, 0, index};
     pn->post[pn->n_post++] = post;
     anvil__pass_take_output(run, p, 0, run->nodes[add].outputs[0]);
-    run->nodes[add].flags |= ANVIL_NODE_DEAD;
-    return ANVIL_OK;
+    return anvil__pass_kill(run, u, add);
 }
 
 anvil_status anvil__pass_fuse_residual(anvil__compile_state *st) {
     if (anvil__pass_disabled(st, ANVIL_PASS_FUSE_RESIDUAL)) return ANVIL_OK;
-    int32_t *uses = NULL;
-    anvil_status s = anvil__pass_count_uses(st->run, &uses);
+    anvil__uses u = {0};
+    anvil_status s = anvil__pass_uses_init(st->run, &u);
     for (int32_t ni = 0; s == ANVIL_OK && ni < st->run->n_nodes; ni++) {
         const anvil__node *n = &st->run->nodes[ni];
         if ((n->flags & ANVIL_NODE_DEAD) || n->op != ANVIL_OP_Add || n->n_post ||
             n->n_inputs != 2 || n->inputs[0] < 0 || n->inputs[1] < 0 ||
             n->inputs[0] == n->inputs[1] || n->n_outputs != 1 || n->outputs[0] < 0)
             continue;
-        int32_t j = pick(st, uses, ni);
-        if (j < 0) continue;
-        s = fuse(st, ni, j);
-        if (s != ANVIL_OK) break;
-        anvil__free(uses);
-        s = anvil__pass_count_uses(st->run, &uses);
+        int32_t j = pick(st, &u, ni);
+        if (j >= 0) s = fuse(st, &u, ni, j);
     }
-    anvil__free(uses);
+    anvil__pass_uses_free(&u);
     return s;
 }

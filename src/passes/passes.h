@@ -108,12 +108,34 @@ anvil_status anvil__compile_compact(anvil__compile_state *st);
 
 /* Whether pass p is switched off (its bit is set in st->disabled). */
 bool anvil__pass_disabled(const anvil__compile_state *st, anvil_pass p);
-/* Per value of g: how many references live nodes make to it (once per input position, once per
- * node whose subgraph captures it by name). *out has g->n_values entries (anvil__free it). */
-anvil_status anvil__pass_count_uses(const anvil__graph *g, int32_t **out);
+
+/* Readers of each run value, kept current by the edit helpers below so a pass never recounts
+ * (passes stay linear in the graph size). count[v]: references live nodes make to v, once per
+ * input position and once per node whose subgraph captures v by name. reader[v]: some live
+ * node reading v as an input (a hint, checked before use). Values added after counting (new
+ * slots) read as 0 until a node reads them. */
+typedef struct anvil__uses {
+    int32_t *count;
+    int32_t *reader;
+    int32_t n, cap;
+    bool captures; /* some live node has a subgraph */
+} anvil__uses;
+/* Counts (or recounts) g's readers into u, which must be zeroed before its first use. */
+anvil_status anvil__pass_uses_init(const anvil__graph *g, anvil__uses *u);
+void anvil__pass_uses_free(anvil__uses *u);
+int32_t anvil__pass_uses_of(const anvil__uses *u, int32_t v);
+/* Adds `delta` to the count of every input of `node`: call with -1 before changing a node's
+ * inputs and +1 after (the edit helpers below do). */
+anvil_status anvil__pass_uses_node(const anvil__graph *g, anvil__uses *u, int32_t node,
+                                   int32_t delta);
+/* Marks `node` dead and releases what it read. */
+anvil_status anvil__pass_kill(anvil__graph *g, anvil__uses *u, int32_t node);
+/* anvil__node_set_input (index == n_inputs appends), keeping u current. */
+anvil_status anvil__pass_set_input(anvil__graph *g, anvil__uses *u, int32_t node, int32_t index,
+                                   int32_t value);
 /* The live node reading v when v has exactly one reference, from an input position (not a
  * subgraph capture), and is not a graph output; -1 otherwise. */
-int32_t anvil__pass_sole_consumer(const anvil__graph *g, const int32_t *uses, int32_t v);
+int32_t anvil__pass_sole_consumer(const anvil__graph *g, const anvil__uses *u, int32_t v);
 /* The live node producing v, -1 for inputs, slots and values of dead nodes. */
 int32_t anvil__pass_producer(const anvil__graph *g, int32_t v);
 /* Whether run value v is a slot holding exactly one number; *out receives it as double. */
@@ -123,21 +145,23 @@ bool anvil__pass_shape_known(const anvil__value *v);
 /* Whether two values have the same dtype and the same fully known shape. */
 bool anvil__pass_same_shape(const anvil__value *a, const anvil__value *b);
 /* Rewrites live node `node` in place as `op_type` (default domain) reading `inputs`; its
- * attributes and post-ops are dropped; its name, outputs and `fused` note are kept. */
-anvil_status anvil__pass_rewrite_node(anvil__graph *g, int32_t node, const char *op_type,
-                                      const int32_t *inputs, int32_t n_inputs);
+ * attributes and post-ops are dropped; its name, outputs and `fused` note are kept. u (may be
+ * NULL when the caller keeps no counts) is kept current. */
+anvil_status anvil__pass_rewrite_node(anvil__graph *g, anvil__uses *u, int32_t node,
+                                      const char *op_type, const int32_t *inputs,
+                                      int32_t n_inputs);
 /* Makes `node` write `value` as its output `index` (taking over a value another node wrote;
  * the value it wrote before is left without a producer). */
 void anvil__pass_take_output(anvil__graph *g, int32_t node, int32_t index, int32_t value);
-/* For a live node computing `out` equal to `in` (same dtype, shape and bytes): marks it dead
+/* For a live node computing `out` equal to `in` (same dtype, shape and bytes): kills it
  * after making every reader of `out` read `in` or, when `out` is a graph output, after making
  * the producer of `in` write `out` (only if `in` has no other reader and is not an output).
- * Returns false, changing nothing, when neither is possible or `out` is captured by a
- * subgraph. `uses` (from anvil__pass_count_uses) is stale afterwards. */
-bool anvil__pass_bypass(anvil__graph *g, const int32_t *uses, int32_t node, int32_t in,
-                        int32_t out);
+ * *done is false, and nothing changes, when neither is possible or `out` is captured by a
+ * subgraph. */
+anvil_status anvil__pass_bypass(anvil__graph *g, anvil__uses *u, int32_t node, int32_t in,
+                                int32_t out, bool *done);
 /* The sole consumer of v (see anvil__pass_sole_consumer) when it is op `op`, else -1. */
-int32_t anvil__pass_consumer_op(const anvil__graph *g, const int32_t *uses, int32_t v,
+int32_t anvil__pass_consumer_op(const anvil__graph *g, const anvil__uses *u, int32_t v,
                                 int32_t op);
 /* The input of two-input node n that is not v (-1 if v is not exactly one of its inputs). */
 int32_t anvil__pass_other_input(const anvil__node *n, int32_t v);
@@ -147,7 +171,7 @@ bool anvil__pass_is_const(const anvil__compile_state *st, int32_t v, double targ
 /* GELU recognition (patterns_gelu.c), run by the patterns pass on each Erf or Tanh node:
  * rewrites x * 0.5 * (1 + erf(x / sqrt 2)) (any association torch emits) as Gelu, and the tanh
  * form 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) as Gelu approximate="tanh". */
-anvil_status anvil__pass_gelu(anvil__compile_state *st, const int32_t *uses, int32_t node,
+anvil_status anvil__pass_gelu(anvil__compile_state *st, anvil__uses *u, int32_t node,
                               bool *changed);
 /* Attribute setters on node `node` (replacing an attribute of the same name). */
 anvil_status anvil__pass_set_attr_int(anvil__graph *g, int32_t node, const char *name,

@@ -39,7 +39,7 @@ typedef struct ln_match {
 } ln_match;
 
 /* The readers of d (x - mean) must be exactly the squaring node and the Div. */
-static bool center_readers(const anvil__graph *run, const int32_t *uses, int32_t d, int32_t *sq,
+static bool center_readers(const anvil__graph *run, const anvil__uses *u, int32_t d, int32_t *sq,
                            int32_t *div) {
     *sq = *div = -1;
     if (run->values[d].flags & ANVIL_VALUE_OUTPUT) return false;
@@ -60,10 +60,11 @@ static bool center_readers(const anvil__graph *run, const int32_t *uses, int32_t
         else
             return false;
     }
-    return *sq >= 0 && *div >= 0 && refs == uses[d];
+    return *sq >= 0 && *div >= 0 && refs == anvil__pass_uses_of(u, d);
 }
 
-static bool match_ln(const anvil__compile_state *st, const int32_t *uses, int32_t r1, ln_match *m) {
+static bool match_ln(const anvil__compile_state *st, const anvil__uses *u, int32_t r1,
+                     ln_match *m) {
     const anvil__graph *run = st->run;
     const anvil__node *n = &run->nodes[r1];
     memset(m, 0, sizeof *m);
@@ -71,23 +72,23 @@ static bool match_ln(const anvil__compile_state *st, const int32_t *uses, int32_
     int32_t rank = run->values[m->x].rank;
     if (!anvil__dtype_is_float(run->values[m->x].dtype) || !mean_over_last(st, n, rank))
         return false;
-    int32_t sub = anvil__pass_consumer_op(run, uses, n->outputs[0], ANVIL_OP_Sub);
+    int32_t sub = anvil__pass_consumer_op(run, u, n->outputs[0], ANVIL_OP_Sub);
     if (sub < 0 || run->nodes[sub].inputs[0] != m->x || run->nodes[sub].inputs[1] != n->outputs[0])
         return false;
     m->d = run->nodes[sub].outputs[0];
     int32_t sq, div;
-    if (!center_readers(run, uses, m->d, &sq, &div)) return false;
+    if (!center_readers(run, u, m->d, &sq, &div)) return false;
     if (run->nodes[sq].op == ANVIL_OP_Pow &&
         !anvil__pass_is_const(st, run->nodes[sq].inputs[1], 2.0, 0))
         return false;
-    int32_t r2 = anvil__pass_consumer_op(run, uses, run->nodes[sq].outputs[0], ANVIL_OP_ReduceMean);
+    int32_t r2 = anvil__pass_consumer_op(run, u, run->nodes[sq].outputs[0], ANVIL_OP_ReduceMean);
     if (r2 < 0 || !mean_over_last(st, &run->nodes[r2], rank)) return false;
-    int32_t add = anvil__pass_consumer_op(run, uses, run->nodes[r2].outputs[0], ANVIL_OP_Add);
+    int32_t add = anvil__pass_consumer_op(run, u, run->nodes[r2].outputs[0], ANVIL_OP_Add);
     if (add < 0) return false;
     m->eps_v = anvil__pass_other_input(&run->nodes[add], run->nodes[r2].outputs[0]);
     if (!anvil__pass_scalar(st, m->eps_v, &m->eps) || !(m->eps >= 0)) return false;
-    int32_t sqrt = anvil__pass_consumer_op(run, uses, run->nodes[add].outputs[0], ANVIL_OP_Sqrt);
-    if (sqrt < 0 || anvil__pass_sole_consumer(run, uses, run->nodes[sqrt].outputs[0]) != div ||
+    int32_t sqrt = anvil__pass_consumer_op(run, u, run->nodes[add].outputs[0], ANVIL_OP_Sqrt);
+    if (sqrt < 0 || anvil__pass_sole_consumer(run, u, run->nodes[sqrt].outputs[0]) != div ||
         run->nodes[div].inputs[1] != run->nodes[sqrt].outputs[0] || run->nodes[div].n_post)
         return false;
     int32_t chain[] = {r1, sub, sq, r2, add, sqrt, div};
@@ -95,13 +96,13 @@ static bool match_ln(const anvil__compile_state *st, const int32_t *uses, int32_
     m->n_nodes = 7;
     m->gamma = m->beta = -1;
     int32_t last = run->nodes[div].outputs[0];
-    int32_t mul = anvil__pass_consumer_op(run, uses, last, ANVIL_OP_Mul);
+    int32_t mul = anvil__pass_consumer_op(run, u, last, ANVIL_OP_Mul);
     int32_t g = mul >= 0 ? anvil__pass_other_input(&run->nodes[mul], last) : -1;
     if (g < 0 || !anvil__compile_slot_data(st, g)) return true;
     m->gamma = g;
     m->nodes[m->n_nodes++] = mul;
     last = run->nodes[mul].outputs[0];
-    int32_t badd = anvil__pass_consumer_op(run, uses, last, ANVIL_OP_Add);
+    int32_t badd = anvil__pass_consumer_op(run, u, last, ANVIL_OP_Add);
     int32_t b = badd >= 0 ? anvil__pass_other_input(&run->nodes[badd], last) : -1;
     if (b < 0 || !anvil__compile_slot_data(st, b)) return true;
     m->beta = b;
@@ -152,7 +153,8 @@ static anvil_status ln_ones(anvil__compile_state *st, int64_t n, anvil_dtype dt,
     return s;
 }
 
-static anvil_status apply_ln(anvil__compile_state *st, const ln_match *m, bool *changed) {
+static anvil_status apply_ln(anvil__compile_state *st, anvil__uses *u, const ln_match *m,
+                             bool *changed) {
     anvil__graph *run = st->run;
     const anvil__value *x = &run->values[m->x];
     int64_t n = x->rank > 0 ? x->dims[x->rank - 1] : -1;
@@ -173,43 +175,38 @@ static anvil_status apply_ln(anvil__compile_state *st, const ln_match *m, bool *
     int32_t last = m->nodes[m->n_nodes - 1];
     int32_t ins[3] = {m->x, scale, bias};
     if (s == ANVIL_OK)
-        s = anvil__pass_rewrite_node(run, last, "LayerNormalization", ins, bias >= 0 ? 3 : 2);
+        s = anvil__pass_rewrite_node(run, u, last, "LayerNormalization", ins, bias >= 0 ? 3 : 2);
     if (s == ANVIL_OK) s = anvil__pass_set_attr_int(run, last, "axis", -1);
     if (s == ANVIL_OK) s = anvil__pass_set_attr_float(run, last, "epsilon", (float)m->eps);
     if (s != ANVIL_OK) return s;
-    for (int32_t i = 0; i + 1 < m->n_nodes; i++)
-        run->nodes[m->nodes[i]].flags |= ANVIL_NODE_DEAD;
-    *changed = true;
-    return ANVIL_OK;
+    for (int32_t i = 0; s == ANVIL_OK && i + 1 < m->n_nodes; i++)
+        s = anvil__pass_kill(run, u, m->nodes[i]);
+    *changed = s == ANVIL_OK;
+    return s;
 }
 
-static anvil_status try_node(anvil__compile_state *st, const int32_t *uses, int32_t ni,
-                             bool *changed) {
+static anvil_status try_node(anvil__compile_state *st, anvil__uses *u, int32_t ni, bool *changed) {
     const anvil__node *n = &st->run->nodes[ni];
     *changed = false;
     if (n->op == ANVIL_OP_ReduceMean && n->n_inputs >= 1 && n->inputs[0] >= 0) {
         ln_match m;
-        if (match_ln(st, uses, ni, &m)) return apply_ln(st, &m, changed);
+        if (match_ln(st, u, ni, &m)) return apply_ln(st, u, &m, changed);
         return ANVIL_OK;
     }
     if (n->op == ANVIL_OP_Erf || n->op == ANVIL_OP_Tanh)
-        return anvil__pass_gelu(st, uses, ni, changed);
+        return anvil__pass_gelu(st, u, ni, changed);
     return ANVIL_OK;
 }
 
 anvil_status anvil__pass_patterns(anvil__compile_state *st) {
     if (anvil__pass_disabled(st, ANVIL_PASS_PATTERNS)) return ANVIL_OK;
-    int32_t *uses = NULL;
-    anvil_status s = anvil__pass_count_uses(st->run, &uses);
+    anvil__uses u = {0};
+    anvil_status s = anvil__pass_uses_init(st->run, &u);
     for (int32_t ni = 0; s == ANVIL_OK && ni < st->run->n_nodes; ni++) {
         if (st->run->nodes[ni].flags & ANVIL_NODE_DEAD) continue;
         bool changed;
-        s = try_node(st, uses, ni, &changed);
-        if (s == ANVIL_OK && changed) {
-            anvil__free(uses);
-            s = anvil__pass_count_uses(st->run, &uses);
-        }
+        s = try_node(st, &u, ni, &changed);
     }
-    anvil__free(uses);
+    anvil__pass_uses_free(&u);
     return s;
 }

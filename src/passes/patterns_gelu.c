@@ -38,30 +38,30 @@ static int32_t with_const(const anvil__compile_state *st, int32_t ni, int32_t op
 }
 
 /* The producer of v when v is read only by node `reader`. */
-static int32_t private_producer(const anvil__graph *g, const int32_t *uses, int32_t v,
+static int32_t private_producer(const anvil__graph *g, const anvil__uses *u, int32_t v,
                                 int32_t reader) {
-    if (anvil__pass_sole_consumer(g, uses, v) != reader) return -1;
+    if (anvil__pass_sole_consumer(g, u, v) != reader) return -1;
     return anvil__pass_producer(g, v);
 }
 
 /* 1 + e, then the product with x and 0.5 in any of the association orders. */
-static bool match_tail(const anvil__compile_state *st, const int32_t *uses, int32_t e,
+static bool match_tail(const anvil__compile_state *st, const anvil__uses *u, int32_t e,
                        gelu_match *m) {
     const anvil__graph *run = st->run;
-    int32_t a1 = anvil__pass_consumer_op(run, uses, e, ANVIL_OP_Add);
+    int32_t a1 = anvil__pass_consumer_op(run, u, e, ANVIL_OP_Add);
     if (a1 < 0 ||
         !anvil__pass_is_const(st, anvil__pass_other_input(&run->nodes[a1], e), 1.0, REL_TOL))
         return false;
     push(m, a1);
     int32_t one_plus = run->nodes[a1].outputs[0];
-    int32_t t1 = anvil__pass_consumer_op(run, uses, one_plus, ANVIL_OP_Mul);
+    int32_t t1 = anvil__pass_consumer_op(run, u, one_plus, ANVIL_OP_Mul);
     if (t1 < 0) return false;
     int32_t other = anvil__pass_other_input(&run->nodes[t1], one_plus);
     if (other < 0) return false;
     int32_t t1_out = run->nodes[t1].outputs[0];
     if (other == m->x || anvil__pass_is_const(st, other, 0.5, REL_TOL)) {
         /* (x * (1+e)) * 0.5  or  ((1+e) * 0.5) * x */
-        int32_t t2 = anvil__pass_consumer_op(run, uses, t1_out, ANVIL_OP_Mul);
+        int32_t t2 = anvil__pass_consumer_op(run, u, t1_out, ANVIL_OP_Mul);
         if (t2 < 0) return false;
         int32_t last = anvil__pass_other_input(&run->nodes[t2], t1_out);
         bool ok = other == m->x ? anvil__pass_is_const(st, last, 0.5, REL_TOL) : last == m->x;
@@ -71,31 +71,31 @@ static bool match_tail(const anvil__compile_state *st, const int32_t *uses, int3
         return true;
     }
     /* (x * 0.5) * (1+e) */
-    int32_t h = private_producer(run, uses, other, t1);
+    int32_t h = private_producer(run, u, other, t1);
     if (with_const(st, h, ANVIL_OP_Mul, 0.5, true) != m->x) return false;
     push(m, h);
     push(m, t1);
     return true;
 }
 
-static bool match_erf(const anvil__compile_state *st, const int32_t *uses, int32_t erf,
+static bool match_erf(const anvil__compile_state *st, const anvil__uses *u, int32_t erf,
                       gelu_match *m) {
     const anvil__graph *run = st->run;
     int32_t a = run->nodes[erf].inputs[0];
-    int32_t p = private_producer(run, uses, a, erf);
+    int32_t p = private_producer(run, u, a, erf);
     m->x = with_const(st, p, ANVIL_OP_Div, sqrt(2.0), false);
     if (m->x < 0) m->x = with_const(st, p, ANVIL_OP_Mul, sqrt(0.5), true);
     if (m->x < 0) return false;
     push(m, p);
     push(m, erf);
-    return match_tail(st, uses, run->nodes[erf].outputs[0], m);
+    return match_tail(st, u, run->nodes[erf].outputs[0], m);
 }
 
 /* c = x^3 read only by `reader`, as Pow(x, 3), Mul(x, Mul(x, x)) or Mul(Mul(x, x), x). */
-static bool match_cube(const anvil__compile_state *st, const int32_t *uses, int32_t c,
+static bool match_cube(const anvil__compile_state *st, const anvil__uses *u, int32_t c,
                        int32_t reader, int32_t x, gelu_match *m) {
     const anvil__graph *run = st->run;
-    int32_t p = private_producer(run, uses, c, reader);
+    int32_t p = private_producer(run, u, c, reader);
     if (p < 0) return false;
     if (with_const(st, p, ANVIL_OP_Pow, 3.0, false) == x) {
         push(m, p);
@@ -104,7 +104,7 @@ static bool match_cube(const anvil__compile_state *st, const int32_t *uses, int3
     const anvil__node *n = &run->nodes[p];
     if (n->op != ANVIL_OP_Mul || n->n_post) return false;
     int32_t sq_v = anvil__pass_other_input(n, x);
-    int32_t sq = sq_v >= 0 ? private_producer(run, uses, sq_v, p) : -1;
+    int32_t sq = sq_v >= 0 ? private_producer(run, u, sq_v, p) : -1;
     if (sq < 0 || run->nodes[sq].op != ANVIL_OP_Mul || run->nodes[sq].n_post ||
         run->nodes[sq].inputs[0] != x || run->nodes[sq].inputs[1] != x)
         return false;
@@ -113,33 +113,33 @@ static bool match_cube(const anvil__compile_state *st, const int32_t *uses, int3
     return true;
 }
 
-static bool match_tanh(const anvil__compile_state *st, const int32_t *uses, int32_t tanh_node,
+static bool match_tanh(const anvil__compile_state *st, const anvil__uses *u, int32_t tanh_node,
                        gelu_match *m) {
     const anvil__graph *run = st->run;
     int32_t t = run->nodes[tanh_node].inputs[0];
-    int32_t scale = private_producer(run, uses, t, tanh_node);
+    int32_t scale = private_producer(run, u, t, tanh_node);
     int32_t inner = with_const(st, scale, ANVIL_OP_Mul, SQRT_2_OVER_PI, true);
-    int32_t add = inner >= 0 ? private_producer(run, uses, inner, scale) : -1;
+    int32_t add = inner >= 0 ? private_producer(run, u, inner, scale) : -1;
     if (add < 0 || run->nodes[add].op != ANVIL_OP_Add || run->nodes[add].n_post) return false;
     for (int32_t j = 0; j < 2; j++) {
         gelu_match try = *m;
         try.x = run->nodes[add].inputs[j];
         int32_t term = run->nodes[add].inputs[1 - j];
-        int32_t kappa = private_producer(run, uses, term, add);
+        int32_t kappa = private_producer(run, u, term, add);
         int32_t cube = with_const(st, kappa, ANVIL_OP_Mul, 0.044715, true);
-        if (cube < 0 || !match_cube(st, uses, cube, kappa, try.x, &try)) continue;
+        if (cube < 0 || !match_cube(st, u, cube, kappa, try.x, &try)) continue;
         push(&try, kappa);
         push(&try, add);
         push(&try, scale);
         push(&try, tanh_node);
-        if (!match_tail(st, uses, run->nodes[tanh_node].outputs[0], &try)) continue;
+        if (!match_tail(st, u, run->nodes[tanh_node].outputs[0], &try)) continue;
         *m = try;
         return true;
     }
     return false;
 }
 
-anvil_status anvil__pass_gelu(anvil__compile_state *st, const int32_t *uses, int32_t node,
+anvil_status anvil__pass_gelu(anvil__compile_state *st, anvil__uses *u, int32_t node,
                               bool *changed) {
     anvil__graph *run = st->run;
     const anvil__node *n = &run->nodes[node];
@@ -148,15 +148,14 @@ anvil_status anvil__pass_gelu(anvil__compile_state *st, const int32_t *uses, int
     *changed = false;
     if (n->n_post || n->n_inputs != 1 || n->inputs[0] < 0) return ANVIL_OK;
     bool is_tanh = n->op == ANVIL_OP_Tanh;
-    if (!(is_tanh ? match_tanh(st, uses, node, &m) : match_erf(st, uses, node, &m)))
-        return ANVIL_OK;
+    if (!(is_tanh ? match_tanh(st, u, node, &m) : match_erf(st, u, node, &m))) return ANVIL_OK;
     if (m.n >= MAX_MATCH || !anvil__dtype_is_float(run->values[m.x].dtype)) return ANVIL_OK;
     int32_t last = m.nodes[m.n - 1];
-    anvil_status s = anvil__pass_rewrite_node(run, last, "Gelu", &m.x, 1);
+    anvil_status s = anvil__pass_rewrite_node(run, u, last, "Gelu", &m.x, 1);
     if (s == ANVIL_OK && is_tanh) s = anvil__pass_set_attr_string(run, last, "approximate", "tanh");
     if (s != ANVIL_OK) return s;
-    for (int32_t i = 0; i + 1 < m.n; i++)
-        run->nodes[m.nodes[i]].flags |= ANVIL_NODE_DEAD;
-    *changed = true;
-    return ANVIL_OK;
+    for (int32_t i = 0; s == ANVIL_OK && i + 1 < m.n; i++)
+        s = anvil__pass_kill(run, u, m.nodes[i]);
+    *changed = s == ANVIL_OK;
+    return s;
 }

@@ -34,7 +34,7 @@ anvil_status anvil__memory_plan(anvil__plan *p) {
     if (!order) return ANVIL_STATUS_OUT_OF_MEMORY;
     p->activation_bytes = 0;
     for (int32_t i = 0; i < p->n_bufs; i++) {
-        if (p->bufs[i].kind != ANVIL_BUF_ARENA) continue;
+        if (p->bufs[i].kind != ANVIL_BUF_ARENA || p->bufs[i].alias_of >= 0) continue;
         if (p->bufs[i].first < 0) p->bufs[i].first = 0;
         if (p->bufs[i].last < p->bufs[i].first) p->bufs[i].last = p->bufs[i].first;
         p->activation_bytes += p->bufs[i].bytes;
@@ -60,6 +60,8 @@ anvil_status anvil__memory_plan(anvil__plan *p) {
         b->offset = offset;
         if (offset + align_up(b->bytes) > arena) arena = offset + align_up(b->bytes);
     }
+    for (int32_t i = 0; i < p->n_bufs; i++) /* views share their base's memory */
+        if (p->bufs[i].alias_of >= 0) p->bufs[i].offset = p->bufs[p->bufs[i].alias_of].offset;
     p->arena_bytes = arena;
     anvil__free(order);
     return ANVIL_OK;

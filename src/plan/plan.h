@@ -26,6 +26,8 @@ typedef struct anvil__buf {
     anvil__tensor shape; /* logical dtype/shape (data NULL) */
     anvil__layout layout;
     int32_t first, last; /* steps that write first / read last (memory plan) */
+    int32_t alias_of;    /* -1, or the buffer whose memory this one views (a reshape needs no
+                            copy: same bytes, another shape) */
 } anvil__buf;
 
 typedef struct anvil__plan_step {

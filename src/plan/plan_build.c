@@ -45,6 +45,7 @@ static anvil_status add_buf(anvil__plan *p, anvil__buf_kind kind, int32_t index,
     b->layout = *layout;
     b->bytes = layout_bytes(layout, shape);
     b->first = b->last = -1;
+    b->alias_of = -1;
     *out = p->n_bufs++;
     return ANVIL_OK;
 }
@@ -126,7 +127,7 @@ static anvil_status weight_buffer(builder *b, int32_t ni, int32_t i, const anvil
         return ANVIL_OK;
     }
     if (b->req->reference) {
-        const anvil__buf *rb = reference_input(b, ni, i);
+        const anvil__buf *rb = b->ref_step[ni] >= 0 ? reference_input(b, ni, i) : NULL;
         if (!rb || rb->kind != ANVIL_BUF_SLOT || !layout_equal(&rb->layout, want))
             return anvil__error(ANVIL_STATUS_INTERNAL,
                                 "weight '%s' is packed in another layout than the kernel wants",
@@ -226,9 +227,7 @@ static anvil_status choose_kernel(builder *b, int32_t ni, int32_t *tactic, anvil
     for (int32_t o = 0; o < n->n_outputs; o++)
         outs[o] = n->outputs[o] >= 0 ? b->shapes[n->outputs[o]] : (anvil__tensor){0};
     int32_t cands[16], n_cands;
-    if (req->reference) {
-        if (b->ref_step[ni] < 0)
-            return anvil__node_error(n, ANVIL_STATUS_INTERNAL, "no step in the compiled plan");
+    if (req->reference && b->ref_step[ni] >= 0) {
         cands[0] = req->reference->steps[b->ref_step[ni]].tactic;
         n_cands = 1;
     } else {
@@ -238,7 +237,8 @@ static anvil_status choose_kernel(builder *b, int32_t ni, int32_t *tactic, anvil
         return anvil__node_error(n, ANVIL_STATUS_UNSUPPORTED, "the %s backend cannot run this op",
                                  be->name);
     anvil__layout fixed[64];
-    for (int32_t i = 0; req->reference && i < n->n_inputs; i++) {
+    bool has_ref = req->reference && b->ref_step[ni] >= 0;
+    for (int32_t i = 0; has_ref && i < n->n_inputs; i++) {
         const anvil__buf *rb = is_weight[i] ? reference_input(b, ni, i) : NULL;
         if (rb) fixed[i] = rb->layout;
         else memset(&fixed[i], 0, sizeof fixed[i]);
@@ -252,7 +252,7 @@ static anvil_status choose_kernel(builder *b, int32_t ni, int32_t *tactic, anvil
         if (best && (is_ref || !req->autotune)) break;
         anvil__kernel_desc d = {n, req->run->opset, cands[c], n->n_inputs, n->n_outputs, ins,
                                 outs, is_weight, in_layouts,
-                                req->reference ? fixed : NULL, req->threads,
+                                has_ref ? fixed : NULL, req->threads,
                                 req->plain_layouts};
         anvil__kernel *k = NULL;
         anvil_status s = be->kernel_create(be->ctx, &d, &k);
@@ -278,9 +278,41 @@ static anvil_status choose_kernel(builder *b, int32_t ni, int32_t *tactic, anvil
     return ANVIL_OK;
 }
 
+/* Ops that only change the shape: on a plain input their output is the same bytes. */
+static bool is_view_op(const anvil__node *n) {
+    return (n->op == ANVIL_OP_Reshape || n->op == ANVIL_OP_Flatten || n->op == ANVIL_OP_Squeeze ||
+            n->op == ANVIL_OP_Unsqueeze || n->op == ANVIL_OP_Identity) &&
+           n->n_post == 0 && n->n_outputs == 1 && n->outputs[0] >= 0;
+}
+
+/* A view: the output buffer aliases the input's memory, no step runs. Inputs and slots are
+ * not aliased (an output must not be the caller's buffer; slots change on refit). */
+static anvil_status plan_view(builder *b, int32_t ni, bool *done) {
+    const anvil__node *n = &b->req->run->nodes[ni];
+    *done = false;
+    int32_t v = n->inputs[0], home = b->home[v];
+    anvil__plan *p = b->plan;
+    if (p->bufs[home].kind != ANVIL_BUF_ARENA || p->bufs[home].layout.kind != ANVIL_LAYOUT_PLAIN)
+        return ANVIL_OK;
+    int32_t base = p->bufs[home].alias_of >= 0 ? p->bufs[home].alias_of : home;
+    int32_t out = -1, vo = n->outputs[0];
+    anvil__layout plain = {0};
+    anvil_status s = add_buf(p, ANVIL_BUF_ARENA, -1, vo, &b->shapes[vo], &plain, &out);
+    if (s != ANVIL_OK) return s;
+    p->bufs[out].alias_of = base;
+    b->home[vo] = out;
+    *done = true;
+    return ANVIL_OK;
+}
+
 static anvil_status plan_node(builder *b, int32_t ni) {
     const anvil__backend *be = b->req->backend;
     const anvil__node *n = &b->req->run->nodes[ni];
+    if (is_view_op(n)) {
+        bool done;
+        anvil_status vs = plan_view(b, ni, &done);
+        if (vs != ANVIL_OK || done) return vs;
+    }
     int32_t tactic = -1;
     anvil__kernel *k = NULL;
     anvil_status s = choose_kernel(b, ni, &tactic, &k);
@@ -354,9 +386,15 @@ static void mark_lifetimes(anvil__plan *p) {
     }
 }
 
-/* Graph outputs are read after the last step, so their buffers live to the end. */
+/* Graph outputs are read after the last step, so their buffers live to the end; a view keeps
+ * the buffer it views alive as long as itself. */
 static void keep_outputs(anvil__plan *p, int32_t n_outputs) {
     for (int32_t o = 0; o < n_outputs; o++) p->bufs[p->output_bufs[o]].last = p->n_steps;
+    for (int32_t i = 0; i < p->n_bufs; i++) {
+        anvil__buf *a = &p->bufs[i];
+        if (a->alias_of >= 0 && a->last > p->bufs[a->alias_of].last)
+            p->bufs[a->alias_of].last = a->last;
+    }
 }
 
 anvil_status anvil__plan_build(const anvil__plan_request *req, anvil__plan **out,

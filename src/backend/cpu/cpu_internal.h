@@ -111,13 +111,11 @@ anvil_status anvil__cpu_layout_from_md(const dnnl_memory_desc_t *md, const uint8
  * dims and dtype must match; blobs from files are validated before use). */
 anvil_status anvil__cpu_md_from_layout(const anvil__layout *l, const dnnl_memory_desc_t *plain,
                                        dnnl_memory_desc_t *md);
-bool anvil__cpu_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
 /* Copies an md zeroing padding and unused fields, so equal layouts have equal bytes. */
 void anvil__cpu_md_canonical(const dnnl_memory_desc_t *in, dnnl_memory_desc_t *out);
 anvil_status anvil__cpu_reorder(void *ctx, const anvil__tensor *shape, const anvil__layout *from,
                                 const void *src, const anvil__layout *to, void *dst);
 anvil_status anvil__cpu_reorder_cache_init(anvil__cpu_ctx *c);
-void anvil__cpu_reorder_cache_free(anvil__cpu_ctx *c);
 dnnl_data_type_t anvil__cpu_dnnl_dtype(anvil_dtype dt); /* dnnl_data_type_undef if none */
 
 /* ---- cpu_onednn.c: shared by the oneDNN kernels ---- */

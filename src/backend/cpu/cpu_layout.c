@@ -77,10 +77,6 @@ void anvil__cpu_md_canonical(const dnnl_memory_desc_t *in, dnnl_memory_desc_t *o
     *out = m;
 }
 
-bool anvil__cpu_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) {
-    return dnnl_memory_desc_equal(a, b) != 0;
-}
-
 anvil_status anvil__cpu_md_plain_perm(int ndims, const int64_t *dims, dnnl_data_type_t dt,
                                       const uint8_t *perm, dnnl_memory_desc_t *md) {
     dnnl_dims_t dd, strides;
@@ -267,9 +263,10 @@ static anvil_status side_md(const anvil__tensor *shape, const anvil__layout *l,
 static anvil_status check_side(const anvil__tensor *shape, const dnnl_memory_desc_t *md,
                                const anvil__layout *l, const char *which) {
     int64_t n = 1, want = anvil__tensor_numel(shape);
+    bool fits = true;
     for (int d = 0; d < md->ndims; d++)
-        n *= md->dims[d]; /* dims validated: each in [1, 2^40], at most 12, product checked */
-    if (want < 0 || n != want || md->data_type != anvil__cpu_dnnl_dtype(shape->dtype))
+        fits &= anvil__mul_i64(n, md->dims[d], &n);
+    if (!fits || want < 0 || n != want || md->data_type != anvil__cpu_dnnl_dtype(shape->dtype))
         return anvil__error(ANVIL_STATUS_SHAPE_MISMATCH,
                             "reorder %s layout holds %lld elements of dnnl type %d, the tensor "
                             "has %lld of %s",
@@ -284,11 +281,13 @@ static anvil_status check_side(const anvil__tensor *shape, const dnnl_memory_des
     return ANVIL_OK;
 }
 
-/* Finds or creates the reorder primitive from `a` to `b` (cached in the backend). */
+/* Finds or creates the reorder primitive from `a` to `b`, cached in the backend; *owned when
+ * the cache is full and the caller must destroy it after use. */
 static anvil_status get_reorder(anvil__cpu_ctx *c, const dnnl_memory_desc_t *a,
                                 const dnnl_memory_desc_t *b, dnnl_primitive_t *prim,
-                                size_t *scratch) {
+                                size_t *scratch, bool *owned) {
     dnnl_memory_desc_t ca, cb;
+    *owned = false;
     anvil__cpu_md_canonical(a, &ca);
     anvil__cpu_md_canonical(b, &cb);
     pthread_mutex_lock(&c->cache_lock);
@@ -322,7 +321,7 @@ static anvil_status get_reorder(anvil__cpu_ctx *c, const dnnl_memory_desc_t *a,
         return ANVIL_OK;
     }
     pthread_mutex_unlock(&c->cache_lock);
-    *scratch |= (size_t)1 << 63; /* tells the caller to destroy the primitive after use */
+    *owned = true;
     return ANVIL_OK;
 }
 
@@ -330,10 +329,9 @@ static anvil_status run_reorder(anvil__cpu_ctx *c, const dnnl_memory_desc_t *a, 
                                 const dnnl_memory_desc_t *b, void *dst) {
     dnnl_primitive_t prim = NULL;
     size_t scratch = 0;
-    anvil_status s = get_reorder(c, a, b, &prim, &scratch);
+    bool owned = false;
+    anvil_status s = get_reorder(c, a, b, &prim, &scratch, &owned);
     if (s != ANVIL_OK) return s;
-    bool owned = (scratch >> 63) != 0;
-    scratch &= ~((size_t)1 << 63);
     dnnl_stream_t stream = NULL;
     dnnl_memory_t m[3] = {NULL, NULL, NULL};
     void *pad = scratch ? anvil__malloc(scratch) : NULL;
@@ -396,14 +394,6 @@ anvil_status anvil__cpu_reorder(void *ctx, const anvil__tensor *shape, const anv
     if (s == ANVIL_OK) s = check_side(shape, &b, to, "destination");
     if (s == ANVIL_OK) s = run_reorder(c, &a, src, &b, dst);
     return s;
-}
-
-void anvil__cpu_reorder_cache_free(anvil__cpu_ctx *c) {
-    for (int32_t i = 0; c->cache && i < c->cache_count; i++)
-        dnnl_primitive_destroy(c->cache[i].prim);
-    anvil__free(c->cache);
-    c->cache = NULL;
-    c->cache_count = 0;
 }
 
 anvil_status anvil__cpu_reorder_cache_init(anvil__cpu_ctx *c) {
