@@ -6,7 +6,9 @@
 //   node driver.js --engine BUILD/bench/bench_engine MODEL.onnx...
 // Settings (environment): BENCH_THREADS ("1 2"), BENCH_ROUNDS (5), BENCH_RUNS (5 per round),
 // BENCH_WARMUP (5), BENCH_INTERP_RUNS (20), BENCH_PAUSE_MS (20: lets the other side's worker
-// threads stop spinning before a turn starts).
+// threads stop spinning before a turn starts), BENCH_SPIN ("default": each runtime as shipped;
+// "off": idle worker threads sleep on both sides, OMP_WAIT_POLICY=passive for anvil's OpenMP
+// and session.intra_op.allow_spinning=0 for ORT, which suits a loaded machine).
 
 const { spawn } = require('child_process');
 const fs = require('fs');
@@ -20,6 +22,9 @@ const RUNS = Number(env('BENCH_RUNS', 5));
 const WARMUP = Number(env('BENCH_WARMUP', 5));
 const INTERP_RUNS = Number(env('BENCH_INTERP_RUNS', 20));
 const PAUSE_MS = Number(env('BENCH_PAUSE_MS', 20));
+const SPIN = env('BENCH_SPIN', 'default');
+if (SPIN !== 'default' && SPIN !== 'off') throw new Error(`BENCH_SPIN=${SPIN}: expected default or off`);
+if (SPIN === 'off') process.env.OMP_WAIT_POLICY = 'passive'; // inherited by bench_engine
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -59,7 +64,7 @@ async function measure(engine, model, threads, withInterp) {
   const child = new AnvilChild(engine, model, threads);
   try {
     const setup = await child.next();
-    const { session, ms: sessionMs } = await ortBench.createSession(model, threads);
+    const { session, ms: sessionMs } = await ortBench.createSession(model, threads, SPIN !== 'off');
     const feeds = ortBench.makeFeeds(session, model, setup.inputs);
     const times = { anvil: [], ort: [], immutable: [], interp: [] };
     const turn = {
@@ -126,7 +131,8 @@ async function main(argv) {
   console.log(`ONNX Runtime ${require('onnxruntime-node/package.json').version} (node ${process.version}); ` +
     `batch 1; median of ${ROUNDS} rounds x ${RUNS} runs after ${WARMUP} warm-up runs, ` +
     `anvil / ORT / immutable engine in turns; interpreter: median of ${INTERP_RUNS} runs`);
-  console.log(`OpenMP (anvil's oneDNN threads): OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY || '(unset)'}` +
+  console.log(`BENCH_SPIN=${SPIN}: OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY || '(unset)'} for anvil, ` +
+    `ORT intra-op spinning ${SPIN === 'off' ? 'off' : 'on (default)'}` +
     `, load average before: ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}\n`);
   const rows = [], notes = [];
   let failed = 0;

@@ -67,7 +67,9 @@ function makeFeeds(session, modelPath, inputs) {
   return feeds;
 }
 
-async function createSession(modelPath, threads) {
+// spin false: idle intra-op threads sleep at once instead of spinning (ORT's default spins),
+// the counterpart of OMP_WAIT_POLICY=passive for anvil's OpenMP threads.
+async function createSession(modelPath, threads, spin = true) {
   const t0 = process.hrtime.bigint();
   const session = await ort.InferenceSession.create(modelPath, {
     executionProviders: ['cpu'],
@@ -75,6 +77,7 @@ async function createSession(modelPath, threads) {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    extra: spin ? {} : { session: { intra_op: { allow_spinning: '0' } } },
   });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   return { session, ms };

@@ -496,10 +496,14 @@ static anvil_status check_write_tensor(const anvil_tensor *t, size_t i) {
     if (strcmp(t->name, "__metadata__") == 0)
         return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
                             "safetensors_write: tensor name '__metadata__' is reserved");
-    if (!anvil__dtype_valid(t->dtype) || !st_dtype_name(t->dtype))
+    if (!anvil__dtype_valid(t->dtype))
         return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
                             "safetensors_write: tensor '%s' has invalid dtype %d", t->name,
                             (int)t->dtype);
+    if (!st_dtype_name(t->dtype))
+        return anvil__error(ANVIL_STATUS_UNSUPPORTED,
+                            "safetensors_write: tensor '%s': dtype %s has no safetensors name",
+                            t->name, anvil_dtype_name(t->dtype));
     if (t->rank < 0 || t->rank > ANVIL_MAX_RANK)
         return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
                             "safetensors_write: tensor '%s' has rank %d (0..%d allowed)", t->name,

@@ -121,7 +121,8 @@ static anvil_status prelu_shape(const anvil__op_ctx *ctx, const anvil__tensor *c
 anvil_status anvil__op_binary_infer(anvil__op_ctx *ctx) {
     const anvil__tensor *a = ctx->inputs[0];
     anvil__tensor bv;
-    anvil_status s = check_dtypes(ctx->node, a->dtype, ctx->inputs[1]->dtype);
+    anvil_status s = anvil__reject_narrow(ctx);
+    if (!s) s = check_dtypes(ctx->node, a->dtype, ctx->inputs[1]->dtype);
     if (!s) s = legacy_view(ctx, a, ctx->inputs[1], &bv);
     if (s) return s;
     const anvil__tensor *ab[2] = {a, &bv};

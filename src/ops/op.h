@@ -120,6 +120,10 @@ anvil_status anvil__set_output(anvil__op_ctx *ctx, int32_t i, anvil_dtype dtype,
 /* Copies dtype and shape of input j to output i. */
 anvil_status anvil__same_as_input(anvil__op_ctx *ctx, int32_t i, int32_t j);
 
+/* UNSUPPORTED naming the node when an input has a narrow dtype (float8, float4, int4, int2):
+ * only Cast and data-movement ops handle those; arithmetic and comparisons must refuse them. */
+anvil_status anvil__reject_narrow(const anvil__op_ctx *ctx);
+
 /* Row-major strides of a shape, in elements. */
 void anvil__strides(int32_t rank, const int64_t *dims, int64_t *strides);
 

@@ -212,3 +212,13 @@ void anvil__strides(int32_t rank, const int64_t *dims, int64_t *strides) {
         s *= dims[d];
     }
 }
+
+anvil_status anvil__reject_narrow(const anvil__op_ctx *ctx) {
+    for (int32_t i = 0; i < ctx->n_inputs; i++)
+        if (ctx->inputs[i] && anvil__dtype_is_narrow(ctx->inputs[i]->dtype))
+            return anvil__node_error(ctx->node, ANVIL_STATUS_UNSUPPORTED,
+                                     "input %d has dtype %s, which this op does not take (Cast "
+                                     "it first)",
+                                     (int)i, anvil_dtype_name(ctx->inputs[i]->dtype));
+    return ANVIL_OK;
+}

@@ -30,6 +30,8 @@ static bool elem_nonzero(anvil_dtype dt, const void *data, size_t i) {
 
 anvil_status anvil__op_nonzero_infer(anvil__op_ctx *ctx) {
     const anvil__tensor *x = ctx->inputs[0];
+    anvil_status narrow = anvil__reject_narrow(ctx);
+    if (narrow != ANVIL_OK) return narrow;
     /* A scalar is treated as a 1-element vector (one coordinate row), as ONNX Runtime does. */
     int64_t dims[2] = {x->rank < 0 ? -1 : x->rank == 0 ? 1 : x->rank, -1};
     if (x->data) {

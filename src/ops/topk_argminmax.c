@@ -186,6 +186,8 @@ anvil_status anvil__op_argminmax_validate(const anvil__node *node, int64_t opset
 anvil_status anvil__op_argminmax_infer(anvil__op_ctx *ctx) {
     const anvil__node *n = ctx->node;
     const anvil__tensor *x = ctx->inputs[0];
+    anvil_status narrow = anvil__reject_narrow(ctx);
+    if (narrow != ANVIL_OK) return narrow;
     if (x->rank < 0) return anvil__set_output(ctx, 0, ANVIL_DTYPE_I64, -1, NULL);
     if (x->rank == 0)
         return anvil__node_error(n, ANVIL_STATUS_SHAPE_MISMATCH, "input must have rank >= 1");
