@@ -165,7 +165,8 @@ static anvil_status make_kernel(tcase *c, int32_t tactic, const anvil__layout *i
         if (!c->weight[i]) shapes[i].data = NULL;
     }
     anvil__kernel_desc d = {node_of(c), c->g->opset, tactic,     c->n_in, c->n_out, shapes,
-                            c->out,     c->weight,   in_layouts, fixed,   threads,  plain_acts};
+                            c->out,     c->weight,   in_layouts, fixed,   threads,  plain_acts,
+                            ANVIL_PRECISION_F32};
     return be->kernel_create(be->ctx, &d, k);
 }
 
@@ -596,7 +597,8 @@ static void test_ref_f16(void) {
     CHECK_EQ(be->tactics(be->ctx, node_of(&c), h, 2, ids, 4), 1);
     CHECK_EQ(ids[0], 0);
     anvil__layout plain[2] = {{0}};
-    anvil__kernel_desc d = {node_of(&c), 18, 0, 2, 1, h, &h[2], c.weight, plain, NULL, 1, false};
+    anvil__kernel_desc d = {node_of(&c), 18, 0, 2, 1, h, &h[2], c.weight, plain, NULL, 1, false,
+                            ANVIL_PRECISION_F32};
     anvil__kernel *k = NULL;
     CHECK_OK(be->kernel_create(be->ctx, &d, &k));
     anvil__exec_args args = {ptr, ptr + 2, h, &h[2], NULL};

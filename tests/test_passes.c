@@ -353,7 +353,8 @@ static int32_t gelu_erf(anvil__graph *g, const char *p, int32_t x, int form) {
         snprintf(n[i], sizeof n[i], "%s_%d", p, i);
     int32_t a = form == 1 ? node(g, "Mul", n[0], 2, x, scalar(g, n[1], 0.70710678118654752))
                           : node(g, "Div", n[0], 2, x, scalar(g, n[1], 1.41421356237309505));
-    int32_t e = node(g, "Add", n[3], 2, scalar(g, n[2], 1), node(g, "Erf", n[4], 1, a));
+    int32_t e = node(g, form == 1 ? "Sum" : "Add", n[3], 2, scalar(g, n[2], 1),
+                     node(g, "Erf", n[4], 1, a)); /* ONNX function bodies use Sum */
     if (form == 0)
         return node(g, "Mul", n[5], 2, node(g, "Mul", n[6], 2, x, e), scalar(g, n[7], 0.5));
     if (form == 1)

@@ -42,6 +42,9 @@ typedef struct anvil__kernel_desc {
     /* Activations stay in plain layouts (ANVIL_PASS_LAYOUT off): the kernel must accept and
      * produce plain activations; only weights may be packed. */
     bool plain_activations;
+    /* ANVIL_PRECISION_BF16: the kernel may compute in bf16 (weights packed as bf16);
+     * activations between kernels stay f32. */
+    anvil_precision precision;
 } anvil__kernel_desc;
 
 typedef struct anvil__kernel anvil__kernel; /* backend-defined */

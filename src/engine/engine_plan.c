@@ -87,6 +87,7 @@ anvil_status anvil__engine_plan(anvil_engine *e, const anvil__tensor *input_shap
                                compile && e->options.autotune,
                                (e->options.disabled_passes & (1u << ANVIL_PASS_LAYOUT)) != 0 ||
                                    e->options.opt_level == 0,
+                               e->options.precision,
                                compile ? NULL : e->plan,
                                NULL,
                                NULL};
@@ -116,7 +117,7 @@ anvil_status anvil__engine_replan(const anvil_engine *e, const anvil__tensor *in
                                false,
                                (e->options.disabled_passes & (1u << ANVIL_PASS_LAYOUT)) != 0 ||
                                    e->options.opt_level == 0,
-                               e->plan, NULL, NULL};
+                               e->options.precision, e->plan, NULL, NULL};
     anvil__pack_request *packs = NULL;
     int32_t n_packs = 0;
     anvil_status s = anvil__plan_build(&req, out, &packs, &n_packs);

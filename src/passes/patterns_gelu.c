@@ -4,6 +4,7 @@
  *              (x * (1+e)) * 0.5, ((1+e) * 0.5) * x or (x * 0.5) * (1+e);
  *   tanh form: the same tail over 1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3)), x^3 as Pow(x, 3),
  *              x * (x * x) or (x * x) * x.
+ * Additions may be Add or a two-input Sum (ONNX's expansion of Gelu writes Sum).
  * Every intermediate must be read only inside the match; the last node becomes the Gelu.
  */
 #include "passes/passes.h"
@@ -37,6 +38,12 @@ static int32_t with_const(const anvil__compile_state *st, int32_t ni, int32_t op
     return -1;
 }
 
+/* Node ni adds two values: Add, or Sum of two (as ONNX's own function bodies write it). */
+static bool is_add2(const anvil__graph *g, int32_t ni) {
+    if (ni < 0 || g->nodes[ni].n_post || g->nodes[ni].n_inputs != 2) return false;
+    return g->nodes[ni].op == ANVIL_OP_Add || g->nodes[ni].op == ANVIL_OP_Sum;
+}
+
 /* The producer of v when v is read only by node `reader`. */
 static int32_t private_producer(const anvil__graph *g, const anvil__uses *u, int32_t v,
                                 int32_t reader) {
@@ -48,8 +55,8 @@ static int32_t private_producer(const anvil__graph *g, const anvil__uses *u, int
 static bool match_tail(const anvil__compile_state *st, const anvil__uses *u, int32_t e,
                        gelu_match *m) {
     const anvil__graph *run = st->run;
-    int32_t a1 = anvil__pass_consumer_op(run, u, e, ANVIL_OP_Add);
-    if (a1 < 0 ||
+    int32_t a1 = anvil__pass_sole_consumer(run, u, e);
+    if (!is_add2(run, a1) ||
         !anvil__pass_is_const(st, anvil__pass_other_input(&run->nodes[a1], e), 1.0, REL_TOL))
         return false;
     push(m, a1);
@@ -120,7 +127,7 @@ static bool match_tanh(const anvil__compile_state *st, const anvil__uses *u, int
     int32_t scale = private_producer(run, u, t, tanh_node);
     int32_t inner = with_const(st, scale, ANVIL_OP_Mul, SQRT_2_OVER_PI, true);
     int32_t add = inner >= 0 ? private_producer(run, u, inner, scale) : -1;
-    if (add < 0 || run->nodes[add].op != ANVIL_OP_Add || run->nodes[add].n_post) return false;
+    if (!is_add2(run, add)) return false;
     for (int32_t j = 0; j < 2; j++) {
         gelu_match try = *m;
         try.x = run->nodes[add].inputs[j];

@@ -68,6 +68,7 @@ typedef struct anvil__plan_request {
     int32_t threads;
     bool autotune;
     bool plain_layouts;                /* ANVIL_PASS_LAYOUT disabled */
+    anvil_precision precision;
     /* Replanning for other shapes: the compiled plan, whose tactics and packed weights (slot
      * and layout per node input) are reused. NULL at compile time. */
     const anvil__plan *reference;

@@ -253,7 +253,7 @@ static anvil_status choose_kernel(builder *b, int32_t ni, int32_t *tactic, anvil
         anvil__kernel_desc d = {n, req->run->opset, cands[c], n->n_inputs, n->n_outputs, ins,
                                 outs, is_weight, in_layouts,
                                 has_ref ? fixed : NULL, req->threads,
-                                req->plain_layouts};
+                                req->plain_layouts, req->precision};
         anvil__kernel *k = NULL;
         anvil_status s = be->kernel_create(be->ctx, &d, &k);
         if (s != ANVIL_OK) {
