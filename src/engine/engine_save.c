@@ -85,7 +85,7 @@ anvil_status anvil_engine_save(const anvil_engine *e, const char *path,
     put_plan(&plan, e);
     anvil_status s = meta.status != ANVIL_OK ? meta.status : plan.status;
     if (s == ANVIL_OK) s = anvil__graph_serialize(e->run, 0, &run);
-    if (s == ANVIL_OK) s = anvil__graph_serialize(e->weights, 0, &weights);
+    if (s == ANVIL_OK) s = anvil__graph_serialize(e->weights, ANVIL_GRAPH_SER_INIT_DATA, &weights);
     int32_t n = e->run->n_inits;
     const void **data = anvil__calloc((size_t)n + 1, sizeof *data);
     size_t *sizes = anvil__calloc((size_t)n + 1, sizeof *sizes);
