@@ -15,6 +15,7 @@ help:
 	@echo "make test    build and run every test through ctest"
 	@echo "make asan    build with ASan+UBSan in $(ASAN_BUILD) and run the tests"
 	@echo "make fuzz    build the libFuzzer targets and run each for FUZZ_SECONDS=$(FUZZ_SECONDS)"
+	@echo "make bench   anvil vs ONNX Runtime on ../shared/models (installs onnxruntime-node with npm)"
 	@echo "make clean   remove build folders"
 
 deps:

@@ -13,6 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Every allocation of the protobuf tree goes through keep(), so main can free them all at the
+ * end (sanitizer builds run this tool in tests). */
+static void *kept[256];
+static int n_kept;
+static void *keep(void *p) {
+    if (!p || n_kept == 256) {
+        fprintf(stderr, "make_demo_model: out of memory\n");
+        exit(1);
+    }
+    return kept[n_kept++] = p;
+}
+
 static uint32_t rng_state = 12345u;
 static float rnd(void) { /* uniform in [-1, 1) */
     rng_state = rng_state * 1664525u + 1013904223u;
@@ -21,19 +33,19 @@ static float rnd(void) { /* uniform in [-1, 1) */
 
 static Onnx__TensorProto *tensor(const char *name, int rank, const int64_t *dims, float scale,
                                  float offset) {
-    Onnx__TensorProto *t = calloc(1, sizeof *t);
+    Onnx__TensorProto *t = keep(calloc(1, sizeof *t));
     onnx__tensor_proto__init(t);
     t->name = (char *)name;
     t->has_data_type = 1;
     t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
     t->n_dims = (size_t)rank;
-    t->dims = malloc(sizeof(int64_t) * (size_t)rank);
+    t->dims = keep(malloc(sizeof(int64_t) * (size_t)rank));
     size_t n = 1;
     for (int i = 0; i < rank; i++) {
         t->dims[i] = dims[i];
         n *= (size_t)dims[i];
     }
-    float *data = malloc(n * sizeof(float));
+    float *data = keep(malloc(n * sizeof(float)));
     for (size_t i = 0; i < n; i++) data[i] = offset + scale * rnd();
     t->has_raw_data = 1;
     t->raw_data.len = n * sizeof(float);
@@ -42,19 +54,19 @@ static Onnx__TensorProto *tensor(const char *name, int rank, const int64_t *dims
 }
 
 static Onnx__AttributeProto *attr_ints(const char *name, size_t n, const int64_t *v) {
-    Onnx__AttributeProto *a = calloc(1, sizeof *a);
+    Onnx__AttributeProto *a = keep(calloc(1, sizeof *a));
     onnx__attribute_proto__init(a);
     a->name = (char *)name;
     a->has_type = 1;
     a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
     a->n_ints = n;
-    a->ints = malloc(n * sizeof(int64_t));
+    a->ints = keep(malloc(n * sizeof(int64_t)));
     memcpy(a->ints, v, n * sizeof(int64_t));
     return a;
 }
 
 static Onnx__AttributeProto *attr_int(const char *name, int64_t v) {
-    Onnx__AttributeProto *a = calloc(1, sizeof *a);
+    Onnx__AttributeProto *a = keep(calloc(1, sizeof *a));
     onnx__attribute_proto__init(a);
     a->name = (char *)name;
     a->has_type = 1;
@@ -66,35 +78,35 @@ static Onnx__AttributeProto *attr_int(const char *name, int64_t v) {
 
 static Onnx__NodeProto *node(const char *name, const char *op, int n_in, const char **in,
                              const char *out, int n_attr, Onnx__AttributeProto **attrs) {
-    Onnx__NodeProto *n = calloc(1, sizeof *n);
+    Onnx__NodeProto *n = keep(calloc(1, sizeof *n));
     onnx__node_proto__init(n);
     n->name = (char *)name;
     n->op_type = (char *)op;
     n->n_input = (size_t)n_in;
     n->input = (char **)in;
     n->n_output = 1;
-    n->output = malloc(sizeof(char *));
+    n->output = keep(malloc(sizeof(char *)));
     n->output[0] = (char *)out;
     n->n_attribute = (size_t)n_attr;
-    n->attribute = malloc(sizeof(*attrs) * (size_t)(n_attr ? n_attr : 1));
+    n->attribute = keep(malloc(sizeof(*attrs) * (size_t)(n_attr ? n_attr : 1)));
     if (n_attr) memcpy(n->attribute, attrs, sizeof(*attrs) * (size_t)n_attr);
     return n;
 }
 
 /* dims[i] < 0 writes the symbolic dim "batch" (the demo's batch size is dynamic). */
 static Onnx__ValueInfoProto *value_info(const char *name, int rank, const int64_t *dims) {
-    Onnx__ValueInfoProto *v = calloc(1, sizeof *v);
-    Onnx__TypeProto *type = calloc(1, sizeof *type);
-    Onnx__TypeProto__Tensor *tt = calloc(1, sizeof *tt);
-    Onnx__TensorShapeProto *shape = calloc(1, sizeof *shape);
+    Onnx__ValueInfoProto *v = keep(calloc(1, sizeof *v));
+    Onnx__TypeProto *type = keep(calloc(1, sizeof *type));
+    Onnx__TypeProto__Tensor *tt = keep(calloc(1, sizeof *tt));
+    Onnx__TensorShapeProto *shape = keep(calloc(1, sizeof *shape));
     onnx__value_info_proto__init(v);
     onnx__type_proto__init(type);
     onnx__type_proto__tensor__init(tt);
     onnx__tensor_shape_proto__init(shape);
     shape->n_dim = (size_t)rank;
-    shape->dim = malloc(sizeof(*shape->dim) * (size_t)rank);
+    shape->dim = keep(malloc(sizeof(*shape->dim) * (size_t)rank));
     for (int i = 0; i < rank; i++) {
-        Onnx__TensorShapeProto__Dimension *d = calloc(1, sizeof *d);
+        Onnx__TensorShapeProto__Dimension *d = keep(calloc(1, sizeof *d));
         onnx__tensor_shape_proto__dimension__init(d);
         if (dims[i] < 0) {
             d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
@@ -200,6 +212,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     free(image);
+    for (int i = 0; i < n_kept; i++) free(kept[i]);
     printf("wrote %s/demo_cnn.onnx (%zu bytes) and %s/image.npy\n", argv[1], size, argv[1]);
     return 0;
 }
