@@ -49,7 +49,8 @@ static anvil_status read_meta(anvil_engine *e, const anvil__efile_sview *sec) {
         return anvil__reader_fail(&r, ANVIL_STATUS_PARSE_ERROR, "bad threads %d or precision %d",
                                   (int)o->threads, (int)o->precision);
     uint32_t n = anvil__read_count(&r, 4096, 8, "input count");
-    if (r.status == ANVIL_OK && n != (uint32_t)e->run->n_inputs)
+    if (r.status != ANVIL_OK) return r.status;
+    if (n != (uint32_t)e->run->n_inputs)
         return anvil__reader_fail(&r, ANVIL_STATUS_PARSE_ERROR,
                                   "%u input profiles for %d graph inputs", n, (int)e->run->n_inputs);
     e->profiles = anvil__calloc((size_t)n + 1, sizeof *e->profiles);
@@ -80,7 +81,8 @@ static anvil_status read_meta(anvil_engine *e, const anvil__efile_sview *sec) {
 static anvil_status read_slots_info(anvil_engine *e, anvil__reader *r) {
     const anvil__graph *run = e->run;
     uint32_t n = anvil__read_count(r, (size_t)run->n_inits, 13, "slot count");
-    if (r->status == ANVIL_OK && n != (uint32_t)run->n_inits)
+    if (r->status != ANVIL_OK) return r->status;
+    if (n != (uint32_t)run->n_inits)
         return anvil__reader_fail(r, ANVIL_STATUS_PARSE_ERROR, "%u slots for %d initializers", n,
                                   (int)run->n_inits);
     e->slots = anvil__calloc((size_t)n + 1, sizeof *e->slots);
@@ -114,7 +116,8 @@ static anvil_status read_slots_info(anvil_engine *e, anvil__reader *r) {
 static anvil_status read_decisions(anvil_engine *e, anvil__reader *r, anvil__plan *ref) {
     const anvil__graph *run = e->run;
     uint32_t n = anvil__read_count(r, (size_t)run->n_nodes, 12, "node record count");
-    if (r->status == ANVIL_OK && n != (uint32_t)run->n_nodes)
+    if (r->status != ANVIL_OK) return r->status;
+    if (n != (uint32_t)run->n_nodes)
         return anvil__reader_fail(r, ANVIL_STATUS_PARSE_ERROR, "%u node records for %d nodes",
                                   n, (int)run->n_nodes);
     ref->steps = anvil__calloc((size_t)n + 1, sizeof *ref->steps);
