@@ -149,7 +149,7 @@ static anvil_status compile_body(anvil_engine *e, const anvil_model *model,
     }
     if (s == ANVIL_OK) s = take_graphs(e, &st);
     anvil__compile_state_free(&st);
-    if (s == ANVIL_OK) s = anvil__engine_plan(e, opt, true);
+    if (s == ANVIL_OK) s = anvil__engine_plan(e, opt, true, o->progress, o->progress_user);
     if (s == ANVIL_OK) {
         if (o->progress) o->progress(o->progress_user, "pack", 0.0);
         anvil__weight_set *set = NULL;

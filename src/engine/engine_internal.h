@@ -16,7 +16,8 @@ anvil_engine *anvil__engine_new(void);
 /* Builds e->plan for the given input shapes. At compile time (compile = true) tactics are
  * chosen (autotuned if asked) and weights a kernel wants packed become Pack ops in the weight
  * graph with new slots; e->tactics records the choice per run node. */
-anvil_status anvil__engine_plan(anvil_engine *e, const anvil__tensor *input_shapes, bool compile);
+anvil_status anvil__engine_plan(anvil_engine *e, const anvil__tensor *input_shapes, bool compile,
+                               anvil_progress_fn progress, void *progress_user);
 
 /* Builds a plan for other input shapes with the engine's tactics and weight layouts. */
 anvil_status anvil__engine_replan(const anvil_engine *e, const anvil__tensor *input_shapes,

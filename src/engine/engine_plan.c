@@ -71,14 +71,8 @@ static anvil_status add_pack_slot(anvil_engine *e, int32_t plain, const anvil__l
     return ANVIL_OK;
 }
 
-static void progress_relay(void *user, const char *stage, double f) {
-    const anvil_compile_options *o = user;
-    (void)o;
-    (void)stage;
-    (void)f;
-}
-
-anvil_status anvil__engine_plan(anvil_engine *e, const anvil__tensor *input_shapes, bool compile) {
+anvil_status anvil__engine_plan(anvil_engine *e, const anvil__tensor *input_shapes, bool compile,
+                               anvil_progress_fn progress, void *progress_user) {
     anvil__plan_request req = {e->backend,
                                e->run,
                                input_shapes,
@@ -89,9 +83,8 @@ anvil_status anvil__engine_plan(anvil_engine *e, const anvil__tensor *input_shap
                                    e->options.opt_level == 0,
                                e->options.precision,
                                compile ? NULL : e->plan,
-                               NULL,
-                               NULL};
-    (void)progress_relay;
+                               progress,
+                               progress_user};
     anvil__plan *plan = NULL;
     anvil__pack_request *packs = NULL;
     int32_t n_packs = 0;
