@@ -1,7 +1,8 @@
 /*
  * nn_window.c — sliding-window geometry shared by Conv, ConvTranspose, AveragePool and
  * MaxPool: attribute validation, reading kernel/strides/dilations/pads, auto_pad and output
- * sizes (ONNX spec formulas, pool ceil_mode rule). No kernels here.
+ * sizes (ONNX spec formulas, pool ceil_mode rule); and the input checks Conv and ConvTranspose
+ * share (ranks, bias, dtypes). No kernels here.
  */
 #include "ops/nn_common.h"
 
@@ -122,6 +123,11 @@ anvil_status anvil__window_output(const anvil__node *node, anvil__window *w, con
                                   bool ceil_mode, int64_t *out) {
     for (int32_t i = 0; i < w->n; i++) {
         int64_t k = w->kernel[i], st = w->stride[i];
+        if (st < 1 || w->dilation[i] < 1) /* validate refuses these; graphs from engine files
+                                             reach here too, so check again */
+            return anvil__node_error(node, ANVIL_STATUS_INVALID_GRAPH,
+                                     "spatial dim %d: stride %lld and dilation %lld must be >= 1",
+                                     (int)i, (long long)st, (long long)w->dilation[i]);
         if (in[i] < 0 || k < 0) {
             out[i] = -1;
             continue;
@@ -165,4 +171,81 @@ anvil_status anvil__nn_expect_float(const anvil__node *node, anvil_dtype dtype, 
     return anvil__node_error(node, ANVIL_STATUS_UNSUPPORTED,
                              "%s has dtype %s; only float types are supported", what,
                              anvil_dtype_name(dtype));
+}
+
+/* ---- Conv and ConvTranspose ---- */
+
+anvil_status anvil__nn_conv_validate(const anvil__node *node) {
+    anvil_status s = anvil__window_validate(node, false);
+    if (s == ANVIL_OK) s = anvil__attr_expect(node, "group", ANVIL_ATTR_INT);
+    int64_t group = anvil__attr_int(node, "group", 1);
+    if (s == ANVIL_OK && (group < 1 || group > ANVIL_NN_MAX_ATTR))
+        return anvil__node_error(node, ANVIL_STATUS_INVALID_GRAPH,
+                                 "group must be in [1, %lld], got %lld",
+                                 (long long)ANVIL_NN_MAX_ATTR, (long long)group);
+    return s;
+}
+
+anvil_status anvil__nn_conv_rank(const anvil__node *node, const anvil__tensor *x,
+                                 const anvil__tensor *w, int32_t *rank) {
+    if (x->rank >= 0 && w->rank >= 0 && x->rank != w->rank)
+        return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
+                                 "input X has rank %d but weight W has rank %d", (int)x->rank,
+                                 (int)w->rank);
+    *rank = x->rank >= 0 ? x->rank : w->rank;
+    return ANVIL_OK;
+}
+
+anvil_status anvil__nn_conv_spatial(const anvil__node *node, const anvil__tensor *x,
+                                    const anvil__tensor *w, int32_t rank, int64_t *kernel,
+                                    int64_t *in) {
+    if (rank < 3 || rank > ANVIL_MAX_RANK)
+        return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
+                                 "expected rank 3 to %d (N, C, spatial...), got %d", ANVIL_MAX_RANK,
+                                 (int)rank);
+    for (int32_t i = 0; i < rank - 2; i++) {
+        kernel[i] = w->rank >= 0 ? w->dims[2 + i] : -1;
+        in[i] = x->rank >= 0 ? x->dims[2 + i] : -1;
+    }
+    return ANVIL_OK;
+}
+
+anvil_status anvil__nn_conv_finish(const anvil__node *node, const anvil__tensor *b,
+                                   anvil__conv_geom *g) {
+    if (b && b->rank >= 0 &&
+        (b->rank != 1 || (b->dims[0] >= 0 && g->m >= 0 && b->dims[0] != g->m))) {
+        char buf[ANVIL_SHAPE_STR_MAX];
+        return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
+                                 "bias B has shape %s, expected [%lld] (output channels)",
+                                 anvil__shape_str(b->rank, b->dims, buf, sizeof buf),
+                                 (long long)g->m);
+    }
+    g->out_dims[0] = g->n;
+    g->out_dims[1] = g->m;
+    memcpy(g->out_dims + 2, g->out, (size_t)(g->rank - 2) * sizeof *g->out);
+    return ANVIL_OK;
+}
+
+anvil_status anvil__nn_conv_expect_float(const anvil__op_ctx *ctx) {
+    const anvil__tensor *b = anvil__nn_conv_bias(ctx);
+    anvil_status s = anvil__nn_expect_float(ctx->node, ctx->inputs[0]->dtype, "input X");
+    if (s == ANVIL_OK) s = anvil__nn_expect_float(ctx->node, ctx->inputs[1]->dtype, "weight W");
+    if (s == ANVIL_OK && b) s = anvil__nn_expect_float(ctx->node, b->dtype, "bias B");
+    return s;
+}
+
+anvil_status anvil__nn_conv_expect_f32(const anvil__op_ctx *ctx) {
+    const anvil__tensor *x = ctx->inputs[0], *b = anvil__nn_conv_bias(ctx);
+    if (x->dtype != ANVIL_DTYPE_F32 || ctx->inputs[1]->dtype != ANVIL_DTYPE_F32 ||
+        (b && b->dtype != ANVIL_DTYPE_F32))
+        return anvil__node_error(ctx->node, ANVIL_STATUS_UNSUPPORTED,
+                                 "run-time inputs must be f32, got X %s",
+                                 anvil_dtype_name(x->dtype));
+    return ANVIL_OK;
+}
+
+void anvil__nn_fill_bias(float *y, const float *bias, size_t rows, size_t m, size_t size) {
+    for (size_t i = 0; i < rows; i++)
+        for (size_t p = 0; p < size; p++)
+            y[i * size + p] = bias[i % m];
 }
