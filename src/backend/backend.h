@@ -95,6 +95,10 @@ typedef struct anvil__backend {
     /* Identifies the kernel library for engine files ("onednn 2.6.3 avx512_core"); a loaded
      * engine whose string differs is refused with VERSION_MISMATCH. */
     const char *(*version)(void *ctx);
+
+    /* Whether kernels can compute in precision `p` on this machine (F32 always). NULL: F32
+     * only. The CPU backend answers BF16 when the CPU has avx512_bf16. */
+    bool (*supports_precision)(void *ctx, anvil_precision p);
 } anvil__backend;
 
 /* The backends built into this library. NULL + UNSUPPORTED error when `kind` is not built or

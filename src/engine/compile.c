@@ -170,9 +170,16 @@ anvil_status anvil_engine_compile(const anvil_model *model, const anvil_compile_
     if ((unsigned)o.precision >= ANVIL_PRECISION_COUNT || (unsigned)o.backend >= ANVIL_BACKEND_COUNT)
         return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "bad backend %d or precision %d",
                             (int)o.backend, (int)o.precision);
-    if (o.precision != ANVIL_PRECISION_F32)
-        return anvil__error(ANVIL_STATUS_UNSUPPORTED,
-                            "precision bf16 is not available in this build; use f32");
+    if (o.precision != ANVIL_PRECISION_F32) {
+        const anvil__backend *be = NULL;
+        anvil_status bs = anvil__backend_get(o.backend, &be);
+        if (bs != ANVIL_OK) return bs;
+        if (!be->supports_precision || !be->supports_precision(be->ctx, o.precision))
+            return anvil__error(ANVIL_STATUS_UNSUPPORTED,
+                                "precision bf16 needs a CPU with avx512_bf16, which this machine "
+                                "lacks (backend %s); use f32",
+                                be->name);
+    }
     if (o.threads < 0 || o.opt_level < 0 || o.opt_level > 2)
         return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "bad threads %d or opt_level %d",
                             (int)o.threads, (int)o.opt_level);

@@ -394,23 +394,9 @@ static void mark_dataless(anvil__graph *g, bool set) {
                 mark_dataless(g->nodes[i].attrs[a].g, set);
 }
 
-/* Runs each node's own validation, as the importer does, so attributes from a file (strides,
- * axes, ...) get the same checks. Operands appended for fused post-ops are not the op's. */
-static anvil_status validate_nodes(const anvil__graph *g) {
-    for (int32_t i = 0; i < g->n_nodes; i++) {
-        anvil__node n = g->nodes[i];
-        for (int32_t p = 0; p < n.n_post; p++)
-            if (n.post[p].input >= 0 && n.post[p].input < n.n_inputs) n.n_inputs = n.post[p].input;
-        anvil_status s = anvil__op_validate_node(&n, g->opset);
-        if (s != ANVIL_OK) return s;
-    }
-    return ANVIL_OK;
-}
-
 static anvil_status verify_loaded(anvil__graph *g) {
     mark_dataless(g, true);
     anvil_status s = anvil__graph_verify(g);
-    if (s == ANVIL_OK) s = validate_nodes(g);
     mark_dataless(g, false);
     if (s == ANVIL_OK || s == ANVIL_STATUS_OUT_OF_MEMORY) return s;
     char msg[400];

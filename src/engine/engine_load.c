@@ -191,8 +191,24 @@ static anvil_status build_plan(anvil_engine *e, const anvil__efile_sview *sec) {
     return s;
 }
 
+/* Runs each node's own validation, as the importer does, so attributes from a file (strides,
+ * axes, ...) get the same checks. Operands appended for fused post-ops are not the op's. */
+static anvil_status validate_nodes(const anvil__graph *g) {
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        anvil__node n = g->nodes[i];
+        for (int32_t p = 0; p < n.n_post; p++)
+            if (n.post[p].input >= 0 && n.post[p].input < n.n_inputs) n.n_inputs = n.post[p].input;
+        anvil_status s = anvil__op_validate_node(&n, g->opset);
+        if (s != ANVIL_OK) return s;
+    }
+    return ANVIL_OK;
+}
+
 static anvil_status check_graphs(const anvil_engine *e) {
     const anvil__graph *run = e->run, *w = e->weights;
+    anvil_status s = validate_nodes(run);
+    if (s == ANVIL_OK) s = validate_nodes(w);
+    if (s != ANVIL_OK) return anvil__error_prefix(ANVIL_STATUS_PARSE_ERROR, "engine graph");
     if (run->n_inits != w->n_outputs)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR,
                             "engine has %d slots in its run graph and %d in its weight graph",

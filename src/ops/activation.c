@@ -35,31 +35,12 @@ static inline double gelu(double x, bool approx_tanh) {
     return 0.5 * x * (1.0 + erf(x * 0.7071067811865476));
 }
 
-/* One typed loop per activation so the math inlines (see unary.c). */
+/* One typed loop per activation so the math inlines (ANVIL_EW_FLOAT_MAP, as in unary.c). */
 #define DEFINE_ACT(NAME, EXPR)                                                          \
     static void NAME##_loop(anvil_dtype dt, const void *in, void *out, size_t n,       \
                             const act_params *p) {                                      \
         (void)p;                                                                        \
-        if (dt == ANVIL_DTYPE_F32) {                                                    \
-            const float *s = in;                                                        \
-            float *d = out;                                                             \
-            for (size_t i = 0; i < n; i++) {                                            \
-                double x = s[i];                                                        \
-                d[i] = (float)(EXPR);                                                   \
-            }                                                                           \
-        } else if (dt == ANVIL_DTYPE_F64) {                                             \
-            const double *s = in;                                                       \
-            double *d = out;                                                            \
-            for (size_t i = 0; i < n; i++) {                                            \
-                double x = s[i];                                                        \
-                d[i] = (EXPR);                                                          \
-            }                                                                           \
-        } else {                                                                        \
-            for (size_t i = 0; i < n; i++) {                                            \
-                double x = anvil__load_f64(dt, in, i);                                  \
-                anvil__store_f64(dt, out, i, (EXPR));                                   \
-            }                                                                           \
-        }                                                                               \
+        ANVIL_EW_FLOAT_MAP(dt, in, out, n, EXPR);                                       \
     }
 
 DEFINE_ACT(relu, x < 0 ? 0.0 : x)

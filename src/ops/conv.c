@@ -13,52 +13,23 @@
 #define CONV_COL_BUDGET ((size_t)1 << 17)
 
 anvil_status anvil__op_conv_validate(const anvil__node *node, int64_t opset) {
-    anvil_status s = anvil__window_validate(node, false);
-    if (s == ANVIL_OK) s = anvil__attr_expect(node, "group", ANVIL_ATTR_INT);
-    int64_t group = anvil__attr_int(node, "group", 1);
-    if (s == ANVIL_OK && (group < 1 || group > ANVIL_NN_MAX_ATTR))
-        return anvil__node_error(node, ANVIL_STATUS_INVALID_GRAPH,
-                                 "group must be in [1, %lld], got %lld",
-                                 (long long)ANVIL_NN_MAX_ATTR, (long long)group);
-    return s;
+    return anvil__nn_conv_validate(node);
 }
 
-/* Everything the kernel needs, derived from the inputs' shapes and the attributes. */
-typedef struct conv_geom {
-    int32_t rank; /* output rank; -1 unknown */
-    int64_t out_dims[ANVIL_MAX_RANK];
-    anvil__window w;
-    int64_t n, c, m, group;
-    int64_t in[ANVIL_NN_MAX_SPATIAL], out[ANVIL_NN_MAX_SPATIAL];
-} conv_geom;
-
-static const anvil__tensor *conv_bias(const anvil__op_ctx *ctx) {
-    return ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
-}
-
-static anvil_status conv_geometry(const anvil__op_ctx *ctx, conv_geom *g) {
+static anvil_status conv_geometry(const anvil__op_ctx *ctx, anvil__conv_geom *g) {
     const anvil__node *node = ctx->node;
-    const anvil__tensor *x = ctx->inputs[0], *w = ctx->inputs[1], *b = conv_bias(ctx);
-    if (x->rank >= 0 && w->rank >= 0 && x->rank != w->rank)
-        return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
-                                 "input X has rank %d but weight W has rank %d", (int)x->rank,
-                                 (int)w->rank);
-    int32_t rank = x->rank >= 0 ? x->rank : w->rank;
+    const anvil__tensor *x = ctx->inputs[0], *w = ctx->inputs[1];
+    int32_t rank;
+    anvil_status s = anvil__nn_conv_rank(node, x, w, &rank);
+    if (s != ANVIL_OK) return s;
     size_t nk = 0;
     if (rank < 0 && anvil__attr_ints(node, "kernel_shape", &nk)) rank = (int32_t)nk + 2;
     g->rank = rank;
     if (rank < 0) return ANVIL_OK;
-    if (rank < 3 || rank > ANVIL_MAX_RANK)
-        return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
-                                 "expected rank 3 to %d (N, C, spatial...), got %d", ANVIL_MAX_RANK,
-                                 (int)rank);
     int32_t ns = rank - 2;
     int64_t kernel[ANVIL_NN_MAX_SPATIAL];
-    for (int32_t i = 0; i < ns; i++) {
-        kernel[i] = w->rank >= 0 ? w->dims[2 + i] : -1;
-        g->in[i] = x->rank >= 0 ? x->dims[2 + i] : -1;
-    }
-    anvil_status s = anvil__window_read(node, ns, kernel, &g->w);
+    s = anvil__nn_conv_spatial(node, x, w, rank, kernel, g->in);
+    if (s == ANVIL_OK) s = anvil__window_read(node, ns, kernel, &g->w);
     if (s == ANVIL_OK) s = anvil__window_output(node, &g->w, g->in, false, g->out);
     if (s != ANVIL_OK) return s;
     g->group = anvil__attr_int(node, "group", 1);
@@ -77,45 +48,28 @@ static anvil_status conv_geometry(const anvil__op_ctx *ctx, conv_geom *g) {
         return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
                                  "weight W has %lld output channels, not a multiple of group %lld",
                                  (long long)g->m, (long long)g->group);
-    if (b && b->rank >= 0 &&
-        (b->rank != 1 || (b->dims[0] >= 0 && g->m >= 0 && b->dims[0] != g->m))) {
-        char buf[ANVIL_SHAPE_STR_MAX];
-        return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
-                                 "bias B has shape %s, expected [%lld] (output channels)",
-                                 anvil__shape_str(b->rank, b->dims, buf, sizeof buf),
-                                 (long long)g->m);
-    }
-    g->out_dims[0] = g->n;
-    g->out_dims[1] = g->m;
-    memcpy(g->out_dims + 2, g->out, (size_t)ns * sizeof *g->out);
-    return ANVIL_OK;
+    return anvil__nn_conv_finish(node, anvil__nn_conv_bias(ctx), g);
 }
 
 anvil_status anvil__op_conv_infer(anvil__op_ctx *ctx) {
-    const anvil__tensor *x = ctx->inputs[0], *w = ctx->inputs[1], *b = conv_bias(ctx);
-    anvil_status s = anvil__nn_expect_float(ctx->node, x->dtype, "input X");
-    if (s == ANVIL_OK) s = anvil__nn_expect_float(ctx->node, w->dtype, "weight W");
-    if (s == ANVIL_OK && b) s = anvil__nn_expect_float(ctx->node, b->dtype, "bias B");
+    anvil_status s = anvil__nn_conv_expect_float(ctx);
     if (s != ANVIL_OK) return s;
-    conv_geom g;
+    anvil__conv_geom g;
     s = conv_geometry(ctx, &g);
     if (s != ANVIL_OK) return s;
-    return anvil__set_output(ctx, 0, x->dtype, g.rank, g.out_dims);
+    return anvil__set_output(ctx, 0, ctx->inputs[0]->dtype, g.rank, g.out_dims);
 }
 
 /* Fills rows of the im2col matrix for output positions [p0, p0 + t): row (c, kernel offset)
  * holds, per output position, the input element that kernel tap reads (0 in the padding).
  * `x` points at the group's first channel. */
-static void im2col(const conv_geom *g, const float *x, int64_t cg, size_t p0, size_t t,
+static void im2col(const anvil__conv_geom *g, const float *x, int64_t cg, size_t p0, size_t t,
                    float *col) {
     const anvil__window *w = &g->w;
     int32_t ns = w->n, last = ns - 1;
-    size_t in_size = 1;
     int64_t in_stride[ANVIL_NN_MAX_SPATIAL];
-    for (int32_t d = last; d >= 0; d--) {
-        in_stride[d] = (int64_t)in_size;
-        in_size *= (size_t)g->in[d];
-    }
+    anvil__strides(ns, g->in, in_stride);
+    size_t in_size = (size_t)(in_stride[0] * g->in[0]);
     int64_t kidx[ANVIL_NN_MAX_SPATIAL] = {0};
     float *dst = col;
     for (int64_t c = 0; c < cg; c++) {
@@ -167,14 +121,11 @@ static void im2col(const conv_geom *g, const float *x, int64_t cg, size_t p0, si
 }
 
 anvil_status anvil__op_conv_run(anvil__op_ctx *ctx) {
-    const anvil__tensor *x = ctx->inputs[0], *wt = ctx->inputs[1], *b = conv_bias(ctx);
-    if (x->dtype != ANVIL_DTYPE_F32 || wt->dtype != ANVIL_DTYPE_F32 ||
-        (b && b->dtype != ANVIL_DTYPE_F32))
-        return anvil__node_error(ctx->node, ANVIL_STATUS_UNSUPPORTED,
-                                 "run-time inputs must be f32, got X %s",
-                                 anvil_dtype_name(x->dtype));
-    conv_geom g;
-    anvil_status s = conv_geometry(ctx, &g);
+    const anvil__tensor *x = ctx->inputs[0], *wt = ctx->inputs[1], *b = anvil__nn_conv_bias(ctx);
+    anvil_status s = anvil__nn_conv_expect_f32(ctx);
+    if (s != ANVIL_OK) return s;
+    anvil__conv_geom g;
+    s = conv_geometry(ctx, &g);
     if (s != ANVIL_OK) return s;
     const anvil__window *w = &g.w;
     size_t in_size = 1, out_size = 1, kk = 1;
@@ -191,10 +142,7 @@ anvil_status anvil__op_conv_run(anvil__op_ctx *ctx) {
     float *y = ctx->outputs[0]->data;
     const float *xd = x->data, *wd = wt->data;
     if (n * m * out_size == 0) return ANVIL_OK;
-    if (b)
-        for (size_t i = 0; i < n * m; i++)
-            for (size_t p = 0; p < out_size; p++)
-                y[i * out_size + p] = ((const float *)b->data)[i % m];
+    if (b) anvil__nn_fill_bias(y, b->data, n * m, m, out_size);
     if (rows == 0) return ANVIL_OK;
     size_t tile = CONV_COL_BUDGET / rows;
     if (tile < 64) tile = 64;

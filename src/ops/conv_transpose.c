@@ -12,16 +12,10 @@
 #define CONVT_COL_BUDGET ((size_t)1 << 17)
 
 anvil_status anvil__op_conv_transpose_validate(const anvil__node *node, int64_t opset) {
-    anvil_status s = anvil__window_validate(node, false);
-    if (s == ANVIL_OK) s = anvil__attr_expect(node, "group", ANVIL_ATTR_INT);
+    anvil_status s = anvil__nn_conv_validate(node);
     if (s == ANVIL_OK) s = anvil__attr_expect(node, "output_padding", ANVIL_ATTR_INTS);
     if (s == ANVIL_OK) s = anvil__attr_expect(node, "output_shape", ANVIL_ATTR_INTS);
     if (s != ANVIL_OK) return s;
-    int64_t group = anvil__attr_int(node, "group", 1);
-    if (group < 1 || group > ANVIL_NN_MAX_ATTR)
-        return anvil__node_error(node, ANVIL_STATUS_INVALID_GRAPH,
-                                 "group must be in [1, %lld], got %lld",
-                                 (long long)ANVIL_NN_MAX_ATTR, (long long)group);
     static const char *names[] = {"output_padding", "output_shape"};
     for (int a = 0; a < 2; a++) {
         size_t len;
@@ -33,18 +27,6 @@ anvil_status anvil__op_conv_transpose_validate(const anvil__node *node, int64_t 
                                          (long long)v[i]);
     }
     return ANVIL_OK;
-}
-
-typedef struct convt_geom {
-    int32_t rank; /* -1 unknown */
-    int64_t out_dims[ANVIL_MAX_RANK];
-    anvil__window w; /* pad_begin/pad_end may be negative (output_shape larger than natural) */
-    int64_t n, c, m, group;
-    int64_t in[ANVIL_NN_MAX_SPATIAL], out[ANVIL_NN_MAX_SPATIAL];
-} convt_geom;
-
-static const anvil__tensor *convt_bias(const anvil__op_ctx *ctx) {
-    return ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
 }
 
 /* Reads output_padding / output_shape for ns spatial dims (output_shape may also list N, C). */
@@ -97,28 +79,19 @@ static anvil_status spatial_dim(const anvil__node *node, anvil__window *w, int32
     return ANVIL_OK;
 }
 
-static anvil_status convt_geometry(const anvil__op_ctx *ctx, convt_geom *g) {
+static anvil_status convt_geometry(const anvil__op_ctx *ctx, anvil__conv_geom *g) {
     const anvil__node *node = ctx->node;
-    const anvil__tensor *x = ctx->inputs[0], *w = ctx->inputs[1], *b = convt_bias(ctx);
-    if (x->rank >= 0 && w->rank >= 0 && x->rank != w->rank)
-        return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
-                                 "input X has rank %d but weight W has rank %d", (int)x->rank,
-                                 (int)w->rank);
-    int32_t rank = x->rank >= 0 ? x->rank : w->rank;
+    const anvil__tensor *x = ctx->inputs[0], *w = ctx->inputs[1];
+    int32_t rank;
+    anvil_status s = anvil__nn_conv_rank(node, x, w, &rank);
+    if (s != ANVIL_OK) return s;
     g->rank = rank;
     if (rank < 0) return ANVIL_OK;
-    if (rank < 3 || rank > ANVIL_MAX_RANK)
-        return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
-                                 "expected rank 3 to %d (N, C, spatial...), got %d", ANVIL_MAX_RANK,
-                                 (int)rank);
     int32_t ns = rank - 2;
     int64_t kernel[ANVIL_NN_MAX_SPATIAL], opad[ANVIL_NN_MAX_SPATIAL];
     const int64_t *oshape;
-    for (int32_t i = 0; i < ns; i++) {
-        kernel[i] = w->rank >= 0 ? w->dims[2 + i] : -1;
-        g->in[i] = x->rank >= 0 ? x->dims[2 + i] : -1;
-    }
-    anvil_status s = anvil__window_read(node, ns, kernel, &g->w);
+    s = anvil__nn_conv_spatial(node, x, w, rank, kernel, g->in);
+    if (s == ANVIL_OK) s = anvil__window_read(node, ns, kernel, &g->w);
     if (s == ANVIL_OK) s = out_attrs(node, ns, opad, &oshape);
     if (s != ANVIL_OK) return s;
     for (int32_t i = 0; i < ns; i++) {
@@ -147,44 +120,27 @@ static anvil_status convt_geometry(const anvil__op_ctx *ctx, convt_geom *g) {
         return anvil__node_error(node, ANVIL_STATUS_LIMIT_EXCEEDED,
                                  "%lld output channels per group x group %lld is too large",
                                  (long long)mg, (long long)g->group);
-    if (b && b->rank >= 0 &&
-        (b->rank != 1 || (b->dims[0] >= 0 && g->m >= 0 && b->dims[0] != g->m))) {
-        char buf[ANVIL_SHAPE_STR_MAX];
-        return anvil__node_error(node, ANVIL_STATUS_SHAPE_MISMATCH,
-                                 "bias B has shape %s, expected [%lld] (output channels)",
-                                 anvil__shape_str(b->rank, b->dims, buf, sizeof buf),
-                                 (long long)g->m);
-    }
-    g->out_dims[0] = g->n;
-    g->out_dims[1] = g->m;
-    memcpy(g->out_dims + 2, g->out, (size_t)ns * sizeof *g->out);
-    return ANVIL_OK;
+    return anvil__nn_conv_finish(node, anvil__nn_conv_bias(ctx), g);
 }
 
 anvil_status anvil__op_conv_transpose_infer(anvil__op_ctx *ctx) {
-    const anvil__tensor *x = ctx->inputs[0], *w = ctx->inputs[1], *b = convt_bias(ctx);
-    anvil_status s = anvil__nn_expect_float(ctx->node, x->dtype, "input X");
-    if (s == ANVIL_OK) s = anvil__nn_expect_float(ctx->node, w->dtype, "weight W");
-    if (s == ANVIL_OK && b) s = anvil__nn_expect_float(ctx->node, b->dtype, "bias B");
+    anvil_status s = anvil__nn_conv_expect_float(ctx);
     if (s != ANVIL_OK) return s;
-    convt_geom g;
+    anvil__conv_geom g;
     s = convt_geometry(ctx, &g);
     if (s != ANVIL_OK) return s;
-    return anvil__set_output(ctx, 0, x->dtype, g.rank, g.out_dims);
+    return anvil__set_output(ctx, 0, ctx->inputs[0]->dtype, g.rank, g.out_dims);
 }
 
 /* Adds col rows (output channel mm, kernel tap) for input positions [p0, p0 + t) into y (the
  * group's first output channel): input position i and tap k land on output i*s + k*d - pad. */
-static void col2im(const convt_geom *g, const float *col, size_t mg, size_t p0, size_t t,
+static void col2im(const anvil__conv_geom *g, const float *col, size_t mg, size_t p0, size_t t,
                    float *y) {
     const anvil__window *w = &g->w;
     int32_t ns = w->n, last = ns - 1;
-    size_t out_size = 1;
     int64_t out_stride[ANVIL_NN_MAX_SPATIAL];
-    for (int32_t d = last; d >= 0; d--) {
-        out_stride[d] = (int64_t)out_size;
-        out_size *= (size_t)g->out[d];
-    }
+    anvil__strides(ns, g->out, out_stride);
+    size_t out_size = (size_t)(out_stride[0] * g->out[0]);
     int64_t kidx[ANVIL_NN_MAX_SPATIAL] = {0};
     const float *src = col;
     for (size_t mm = 0; mm < mg; mm++) {
@@ -243,14 +199,11 @@ static float *weight_transposed(const float *wd, size_t groups, size_t cg, size_
 }
 
 anvil_status anvil__op_conv_transpose_run(anvil__op_ctx *ctx) {
-    const anvil__tensor *x = ctx->inputs[0], *wt = ctx->inputs[1], *b = convt_bias(ctx);
-    if (x->dtype != ANVIL_DTYPE_F32 || wt->dtype != ANVIL_DTYPE_F32 ||
-        (b && b->dtype != ANVIL_DTYPE_F32))
-        return anvil__node_error(ctx->node, ANVIL_STATUS_UNSUPPORTED,
-                                 "run-time inputs must be f32, got X %s",
-                                 anvil_dtype_name(x->dtype));
-    convt_geom g;
-    anvil_status s = convt_geometry(ctx, &g);
+    const anvil__tensor *x = ctx->inputs[0], *wt = ctx->inputs[1], *b = anvil__nn_conv_bias(ctx);
+    anvil_status s = anvil__nn_conv_expect_f32(ctx);
+    if (s != ANVIL_OK) return s;
+    anvil__conv_geom g;
+    s = convt_geometry(ctx, &g);
     if (s != ANVIL_OK) return s;
     size_t in_size = 1, out_size = 1, kk = 1;
     for (int32_t d = 0; d < g.w.n; d++) {
@@ -262,10 +215,7 @@ anvil_status anvil__op_conv_transpose_run(anvil__op_ctx *ctx) {
     size_t mg = m / groups, cg = c / groups, rows = mg * kk;
     float *y = ctx->outputs[0]->data;
     if (n * m * out_size == 0) return ANVIL_OK;
-    if (b)
-        for (size_t i = 0; i < n * m; i++)
-            for (size_t p = 0; p < out_size; p++)
-                y[i * out_size + p] = ((const float *)b->data)[i % m];
+    if (b) anvil__nn_fill_bias(y, b->data, n * m, m, out_size);
     if (rows == 0 || in_size == 0 || cg == 0) return ANVIL_OK;
     size_t tile = CONVT_COL_BUDGET / rows;
     if (tile < 64) tile = 64;

@@ -51,6 +51,35 @@ enum {
 anvil_status anvil__ew_accept(const anvil__node *n, anvil_dtype dtype, unsigned classes,
                               const char *what);
 
+/* Statement body of a float map loop over n elements of dtype dt: for each i, binds the
+ * double `x` to element i of `in` and writes EXPR (a double expression in x) to element i of
+ * `out`, rounded once. f32 and f64 are walked directly so that EXPR inlines; f16/bf16 go
+ * through the generic element load/store. Used by the per-function loops of unary.c and
+ * activation.c. */
+#define ANVIL_EW_FLOAT_MAP(dt, in, out, n, EXPR)                                        \
+    do {                                                                                \
+        if ((dt) == ANVIL_DTYPE_F32) {                                                  \
+            const float *s_ = (in);                                                     \
+            float *d_ = (out);                                                          \
+            for (size_t i_ = 0; i_ < (n); i_++) {                                       \
+                double x = s_[i_];                                                      \
+                d_[i_] = (float)(EXPR);                                                 \
+            }                                                                           \
+        } else if ((dt) == ANVIL_DTYPE_F64) {                                           \
+            const double *s_ = (in);                                                    \
+            double *d_ = (out);                                                         \
+            for (size_t i_ = 0; i_ < (n); i_++) {                                       \
+                double x = s_[i_];                                                      \
+                d_[i_] = (EXPR);                                                        \
+            }                                                                           \
+        } else {                                                                        \
+            for (size_t i_ = 0; i_ < (n); i_++) {                                       \
+                double x = anvil__load_f64((dt), (in), i_);                             \
+                anvil__store_f64((dt), (out), i_, (EXPR));                              \
+            }                                                                           \
+        }                                                                               \
+    } while (0)
+
 /* Broadcast output shape of the present inputs in ctx (NULL entries skipped), set as output 0
  * with `dtype`. */
 anvil_status anvil__ew_broadcast_output(anvil__op_ctx *ctx, anvil_dtype dtype);

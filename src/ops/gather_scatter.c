@@ -12,13 +12,6 @@
 
 static bool is_index_dtype(anvil_dtype d) { return d == ANVIL_DTYPE_I64 || d == ANVIL_DTYPE_I32; }
 
-/* Rejects a known non-integer indices tensor; an undefined dtype (static inference) passes. */
-static anvil_status check_indices(const anvil__node *n, const anvil__tensor *t) {
-    if (t->dtype == ANVIL_DTYPE_UNDEFINED || is_index_dtype(t->dtype)) return ANVIL_OK;
-    return anvil__node_error(n, ANVIL_STATUS_DTYPE_MISMATCH, "indices must be i64 or i32, got %s",
-                             anvil_dtype_name(t->dtype));
-}
-
 /* Normalizes index element `pos` of `ind` against a dimension of size `dim` (negative
  * indices count from the end); OUT_OF_RANGE naming the index and the valid range. */
 static anvil_status load_index(const anvil__node *n, const anvil__tensor *ind, size_t pos,
@@ -48,6 +41,17 @@ static anvil_status need_rank(const anvil__node *n, const anvil__tensor *t, cons
                              what, (int)min_rank, (int)t->rank);
 }
 
+/* The checks every op here starts with: a known indices dtype must be an integer one (an
+ * undefined dtype, during static inference, passes), and data must not be a scalar. */
+static anvil_status check_inputs(const anvil__node *n, const anvil__tensor *data,
+                                 const anvil__tensor *ind) {
+    if (ind->dtype != ANVIL_DTYPE_UNDEFINED && !is_index_dtype(ind->dtype))
+        return anvil__node_error(n, ANVIL_STATUS_DTYPE_MISMATCH,
+                                 "indices must be i64 or i32, got %s",
+                                 anvil_dtype_name(ind->dtype));
+    return need_rank(n, data, "data", 1);
+}
+
 /* ---- Gather ---- */
 
 anvil_status anvil__op_gather_validate(const anvil__node *node, int64_t opset) {
@@ -58,8 +62,7 @@ anvil_status anvil__op_gather_validate(const anvil__node *node, int64_t opset) {
 anvil_status anvil__op_gather_infer(anvil__op_ctx *ctx) {
     const anvil__node *n = ctx->node;
     const anvil__tensor *data = ctx->inputs[0], *ind = ctx->inputs[1];
-    anvil_status s = check_indices(n, ind);
-    if (s == ANVIL_OK) s = need_rank(n, data, "data", 1);
+    anvil_status s = check_inputs(n, data, ind);
     if (s != ANVIL_OK) return s;
     if (data->rank < 0 || ind->rank < 0) return anvil__set_output(ctx, 0, data->dtype, -1, NULL);
     int32_t axis;
@@ -107,15 +110,13 @@ anvil_status anvil__op_gather_run(anvil__op_ctx *ctx) {
 /* ---- GatherElements ---- */
 
 anvil_status anvil__op_gather_elements_validate(const anvil__node *node, int64_t opset) {
-    (void)opset;
-    return anvil__attr_expect(node, "axis", ANVIL_ATTR_INT);
+    return anvil__op_gather_validate(node, opset); /* the same one attribute, axis */
 }
 
 anvil_status anvil__op_gather_elements_infer(anvil__op_ctx *ctx) {
     const anvil__node *n = ctx->node;
     const anvil__tensor *data = ctx->inputs[0], *ind = ctx->inputs[1];
-    anvil_status s = check_indices(n, ind);
-    if (s == ANVIL_OK) s = need_rank(n, data, "data", 1);
+    anvil_status s = check_inputs(n, data, ind);
     if (s != ANVIL_OK) return s;
     if (data->rank >= 0 && ind->rank >= 0) {
         if (data->rank != ind->rank)
@@ -177,8 +178,7 @@ anvil_status anvil__op_gather_nd_validate(const anvil__node *node, int64_t opset
  * (b = 0 for ScatterND). *k is -1 when not known statically. */
 static anvil_status nd_check(const anvil__node *n, const anvil__tensor *data,
                              const anvil__tensor *ind, int64_t b, int64_t *k) {
-    anvil_status s = check_indices(n, ind);
-    if (s == ANVIL_OK) s = need_rank(n, data, "data", 1);
+    anvil_status s = check_inputs(n, data, ind);
     if (s == ANVIL_OK) s = need_rank(n, ind, "indices", 1);
     if (s != ANVIL_OK) return s;
     *k = -1;

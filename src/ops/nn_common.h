@@ -1,8 +1,8 @@
 /*
  * nn_common.h — pieces shared by the nn op families (conv.c, conv_transpose.c, pool.c,
  * matmul.c): the sliding-window geometry of Conv/ConvTranspose/pools (kernel, strides,
- * dilations, pads, auto_pad; nn_window.c) and the blocked f32 GEMM (matmul.c). Internal to
- * src/ops.
+ * dilations, pads, auto_pad; nn_window.c), the input checks Conv and ConvTranspose share
+ * (nn_window.c) and the blocked f32 GEMM (matmul.c). Internal to src/ops.
  */
 #ifndef ANVIL_NN_COMMON_H
 #define ANVIL_NN_COMMON_H
@@ -84,5 +84,43 @@ static inline bool anvil__nn_next(int32_t rank, const int64_t *dims, int64_t *id
 /* Infer helpers: dtype checks for float-only nn ops (f32 at run time, any float statically;
  * UNDEFINED passes). */
 anvil_status anvil__nn_expect_float(const anvil__node *node, anvil_dtype dtype, const char *what);
+
+/* ---- Conv and ConvTranspose (nn_window.c) ---- */
+
+/* Everything their kernels need, derived from the inputs' shapes and the attributes. For
+ * ConvTranspose, pad_begin/pad_end may be negative (output_shape larger than natural). */
+typedef struct anvil__conv_geom {
+    int32_t rank; /* output rank; -1 unknown */
+    int64_t out_dims[ANVIL_MAX_RANK];
+    anvil__window w;
+    int64_t n, c, m, group;
+    int64_t in[ANVIL_NN_MAX_SPATIAL], out[ANVIL_NN_MAX_SPATIAL];
+} anvil__conv_geom;
+
+/* The optional bias input B; NULL when absent. */
+static inline const anvil__tensor *anvil__nn_conv_bias(const anvil__op_ctx *ctx) {
+    return ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
+}
+/* validate(): the window attributes, and `group` an INT in [1, ANVIL_NN_MAX_ATTR]. */
+anvil_status anvil__nn_conv_validate(const anvil__node *node);
+/* X and W must have the same rank; *rank gets it (-1 when neither is known). */
+anvil_status anvil__nn_conv_rank(const anvil__node *node, const anvil__tensor *x,
+                                 const anvil__tensor *w, int32_t *rank);
+/* For a known rank: checks it is 3 to ANVIL_MAX_RANK (N, C, spatial...) and copies the
+ * spatial dims of W into kernel and of X into in (-1 where unknown). */
+anvil_status anvil__nn_conv_spatial(const anvil__node *node, const anvil__tensor *x,
+                                    const anvil__tensor *w, int32_t rank, int64_t *kernel,
+                                    int64_t *in);
+/* Last step of the geometry, once n, m and out are set: checks that B (may be NULL) is [m]
+ * and fills out_dims. */
+anvil_status anvil__nn_conv_finish(const anvil__node *node, const anvil__tensor *b,
+                                   anvil__conv_geom *g);
+/* infer(): X, W and B (when given) must be float (anvil__nn_expect_float). */
+anvil_status anvil__nn_conv_expect_float(const anvil__op_ctx *ctx);
+/* run(): X, W and B (when given) must be f32; UNSUPPORTED otherwise. */
+anvil_status anvil__nn_conv_expect_f32(const anvil__op_ctx *ctx);
+/* run(): sets each of the `rows` rows of y (row i is channel i % m; `size` elements each) to
+ * its channel's bias. */
+void anvil__nn_fill_bias(float *y, const float *bias, size_t rows, size_t m, size_t size);
 
 #endif /* ANVIL_NN_COMMON_H */

@@ -10,30 +10,10 @@
 
 typedef void (*float_loop_fn)(anvil_dtype dt, const void *in, void *out, size_t n);
 
-/* One typed loop per function so the math inlines: f32 and f64 directly, f16/bf16 through
- * the generic element load/store. */
+/* One typed loop per function so the math inlines (ANVIL_EW_FLOAT_MAP). */
 #define DEFINE_UNARY(NAME, EXPR)                                                        \
     static void NAME##_loop(anvil_dtype dt, const void *in, void *out, size_t n) {     \
-        if (dt == ANVIL_DTYPE_F32) {                                                    \
-            const float *s = in;                                                        \
-            float *d = out;                                                             \
-            for (size_t i = 0; i < n; i++) {                                            \
-                double x = s[i];                                                        \
-                d[i] = (float)(EXPR);                                                   \
-            }                                                                           \
-        } else if (dt == ANVIL_DTYPE_F64) {                                             \
-            const double *s = in;                                                       \
-            double *d = out;                                                            \
-            for (size_t i = 0; i < n; i++) {                                            \
-                double x = s[i];                                                        \
-                d[i] = (EXPR);                                                          \
-            }                                                                           \
-        } else {                                                                        \
-            for (size_t i = 0; i < n; i++) {                                            \
-                double x = anvil__load_f64(dt, in, i);                                  \
-                anvil__store_f64(dt, out, i, (EXPR));                                   \
-            }                                                                           \
-        }                                                                               \
+        ANVIL_EW_FLOAT_MAP(dt, in, out, n, EXPR);                                       \
     }
 
 DEFINE_UNARY(abs, fabs(x))

@@ -1,7 +1,7 @@
 /*
- * pass_util.c — small graph queries and edits shared by the passes: producers, scalar slots,
- * shape equality, taking over an output, attribute setters. Reader counts and the edits that
- * keep them current are uses.c's. No pass logic here.
+ * pass_util.c — small graph queries and edits shared by the passes: the node-by-node walk,
+ * producers, scalar slots, shape equality, taking over an output, attribute setters. Reader
+ * counts and the edits that keep them current are uses.c's. No pass logic here.
  */
 #include "passes/passes.h"
 
@@ -12,6 +12,19 @@
 
 bool anvil__pass_disabled(const anvil__compile_state *st, anvil_pass p) {
     return (st->disabled & (1u << (unsigned)p)) != 0;
+}
+
+anvil_status anvil__pass_each_node(anvil__compile_state *st, anvil_pass p, anvil__pass_node_fn fn) {
+    if (anvil__pass_disabled(st, p)) return ANVIL_OK;
+    anvil__uses u = {0};
+    anvil_status s = anvil__pass_uses_init(st->run, &u);
+    for (int32_t ni = 0; s == ANVIL_OK && ni < st->run->n_nodes; ni++) {
+        if (st->run->nodes[ni].flags & ANVIL_NODE_DEAD) continue;
+        bool changed;
+        s = fn(st, &u, ni, &changed);
+    }
+    anvil__pass_uses_free(&u);
+    return s;
 }
 
 int32_t anvil__pass_producer(const anvil__graph *g, int32_t v) {

@@ -123,6 +123,14 @@ typedef struct anvil__uses {
 /* Counts (or recounts) g's readers into u, which must be zeroed before its first use. */
 anvil_status anvil__pass_uses_init(const anvil__graph *g, anvil__uses *u);
 void anvil__pass_uses_free(anvil__uses *u);
+/* One rewrite step of a pass at live run node `node`, with u kept current; *changed tells
+ * whether it changed the graph. */
+typedef anvil_status (*anvil__pass_node_fn)(anvil__compile_state *st, anvil__uses *u,
+                                            int32_t node, bool *changed);
+/* Runs pass p unless it is disabled: counts the run graph's readers, then calls fn once on
+ * each live node in order (nodes appended meanwhile included), stopping at the first failure. */
+anvil_status anvil__pass_each_node(anvil__compile_state *st, anvil_pass p,
+                                   anvil__pass_node_fn fn);
 int32_t anvil__pass_uses_of(const anvil__uses *u, int32_t v);
 /* Adds `delta` to the count of every input of `node`: call with -1 before changing a node's
  * inputs and +1 after (the edit helpers below do). */

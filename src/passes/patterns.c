@@ -199,14 +199,5 @@ static anvil_status try_node(anvil__compile_state *st, anvil__uses *u, int32_t n
 }
 
 anvil_status anvil__pass_patterns(anvil__compile_state *st) {
-    if (anvil__pass_disabled(st, ANVIL_PASS_PATTERNS)) return ANVIL_OK;
-    anvil__uses u = {0};
-    anvil_status s = anvil__pass_uses_init(st->run, &u);
-    for (int32_t ni = 0; s == ANVIL_OK && ni < st->run->n_nodes; ni++) {
-        if (st->run->nodes[ni].flags & ANVIL_NODE_DEAD) continue;
-        bool changed;
-        s = try_node(st, &u, ni, &changed);
-    }
-    anvil__pass_uses_free(&u);
-    return s;
+    return anvil__pass_each_node(st, ANVIL_PASS_PATTERNS, try_node);
 }

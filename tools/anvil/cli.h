@@ -61,6 +61,9 @@ int cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 int cli_usage_error(const char *command, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* Usage error for getopt_long's answer c ('?' unknown option, ':' missing argument). */
 int cli_bad_option(const char *command, int c, char **argv);
+/* After getopt_long: the one operand left, MODEL, into *path; a usage error when it is
+ * missing or there are several. */
+int cli_model_argument(const char *command, int argc, char **argv, const char **path);
 
 /* Writes `name` as a file name stem into out (size > 1): every byte outside [A-Za-z0-9._-]
  * becomes '_', "" becomes "_", and it is cut to size - 1 bytes. Returns out. */
@@ -148,6 +151,10 @@ int cli_compile_option(const char *command, int c, const char *arg, cli_compile_
  * no --profile to their shape. Prints the compile progress when a->progress. */
 int cli_compile(const char *command, const anvil_model *model, cli_compile_args *a,
                 const anvil_tensor *given, size_t n_given, anvil_engine **out);
+
+/* --reference runs the interpreter, which takes no compile option: a usage error when
+ * `reference` and any was given. */
+int cli_check_reference_args(const char *command, bool reference, const cli_compile_args *a);
 
 /* An engine file's compile-time options are fixed: a --threads that differs from the engine's,
  * or any other compile option, is a usage error. */

@@ -301,6 +301,13 @@ int cli_compile(const char *command, const anvil_model *model, cli_compile_args 
     return st == ANVIL_OK ? CLI_EXIT_OK : cli_library_error(st);
 }
 
+int cli_check_reference_args(const char *command, bool reference, const cli_compile_args *a) {
+    if (reference && (a->threads_given || a->tuning_given))
+        return cli_usage_error(command, "--reference runs the interpreter, which takes no "
+                                        "compile options (--threads, --profile, ...)");
+    return CLI_EXIT_OK;
+}
+
 int cli_check_engine_args(const char *command, const anvil_engine *engine, const char *path,
                           const cli_compile_args *a) {
     if (a->tuning_given)

@@ -55,6 +55,14 @@ int cli_bad_option(const char *command, int c, char **argv) {
     return cli_usage_error(command, "unknown option '%s'", arg);
 }
 
+int cli_model_argument(const char *command, int argc, char **argv, const char **path) {
+    if (optind == argc) return cli_usage_error(command, "missing MODEL argument");
+    if (optind != argc - 1)
+        return cli_usage_error(command, "expected one MODEL, got %d arguments", argc - optind);
+    *path = argv[optind];
+    return CLI_EXIT_OK;
+}
+
 static bool name_char_ok(unsigned char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
            c == '.' || c == '_' || c == '-';

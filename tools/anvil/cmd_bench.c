@@ -82,14 +82,9 @@ static int parse_bench_args(int argc, char **argv, bench_args *a) {
                  (rc = cli_compile_option("bench", c, optarg, &a->compile)) == -1)
             rc = cli_bad_option("bench", c, argv);
     }
+    if (rc == CLI_EXIT_OK) rc = cli_model_argument("bench", argc, argv, &a->path);
+    if (rc == CLI_EXIT_OK) rc = cli_check_reference_args("bench", a->reference, &a->compile);
     if (rc != CLI_EXIT_OK) return rc;
-    if (optind == argc) return cli_usage_error("bench", "missing MODEL argument");
-    if (optind != argc - 1)
-        return cli_usage_error("bench", "expected one MODEL, got %d arguments", argc - optind);
-    a->path = argv[optind];
-    if (a->reference && (a->compile.threads_given || a->compile.tuning_given))
-        return cli_usage_error("bench", "--reference runs the interpreter, which takes no "
-                                        "compile options (--threads, --profile, ...)");
     a->compile.progress = isatty(STDERR_FILENO) == 1;
     return CLI_EXIT_OK;
 }

@@ -120,15 +120,11 @@ static int parse_run_args(int argc, char **argv, run_args *a) {
         else if ((rc = cli_compile_option("run", c, optarg, &a->compile)) == -1)
             rc = cli_bad_option("run", c, argv);
     }
+    if (rc == CLI_EXIT_OK) rc = cli_model_argument("run", argc, argv, &a->path);
     if (rc != CLI_EXIT_OK) return rc;
-    if (optind == argc) return cli_usage_error("run", "missing MODEL argument");
-    if (optind != argc - 1)
-        return cli_usage_error("run", "expected one MODEL, got %d arguments", argc - optind);
-    a->path = argv[optind];
     if (a->out_dir && !a->out_dir[0]) return cli_usage_error("run", "-o needs a folder name");
-    if (a->reference && (a->compile.threads_given || a->compile.tuning_given))
-        return cli_usage_error("run", "--reference runs the interpreter, which takes no "
-                                      "compile options (--threads, --profile, ...)");
+    rc = cli_check_reference_args("run", a->reference, &a->compile);
+    if (rc != CLI_EXIT_OK) return rc;
     a->compile.progress = isatty(STDERR_FILENO) == 1;
     return CLI_EXIT_OK;
 }

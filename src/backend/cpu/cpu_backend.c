@@ -29,6 +29,10 @@
  * all-f32 only. kernel_create may still refuse a oneDNN tactic (UNSUPPORTED) when oneDNN has
  * no optimized implementation for the exact shapes: the planner then takes the next one.
  *
+ * Precision BF16 (opt-in, CPUs with avx512_bf16): Conv, ConvTranspose, MatMul and Gemm with
+ * weight slots pack them as bf16 and convert their f32 input per run (cpu_bf16.c); dst, bias
+ * and every other kernel stay f32. A kernel oneDNN cannot build in bf16 is built in f32.
+ *
  * Threads: oneDNN (Debian's build) runs on OpenMP. A kernel sets omp_set_num_threads(threads)
  * on the calling thread both while its primitive is created (oneDNN sizes its work split from
  * the thread count then) and for each run, restoring the caller's setting after; threads 0
@@ -183,6 +187,7 @@ anvil_status anvil__cpu_kernel_alloc(const anvil__kernel_desc *d, anvil__kernel 
 void anvil__cpu_kernel_free(anvil__kernel *k) {
     if (!k) return;
     if (k->prim) dnnl_primitive_destroy(k->prim);
+    if (k->src_prim) dnnl_primitive_destroy(k->src_prim);
     anvil__free(k->in_layouts);
     anvil__free(k->out_layouts);
     anvil__free(k);
@@ -239,6 +244,17 @@ static anvil_status cpu_kernel_create(void *ctx, const anvil__kernel_desc *d, an
     int prev = omp_get_max_threads();
     if (d->threads > 0) omp_set_num_threads(d->threads);
     s = create_for_tactic(c, d, k);
+    if (s == ANVIL_STATUS_UNSUPPORTED && d->precision == ANVIL_PRECISION_BF16 &&
+        !d->fixed_weight_layouts && d->tactic != ANVIL_CPU_TACTIC_REF) {
+        /* bf16 is a hint: a shape oneDNN cannot run in bf16 stays on its f32 kernel rather
+         * than falling to the next (reference) tactic. */
+        anvil__kernel_desc f32 = *d;
+        f32.precision = ANVIL_PRECISION_F32;
+        anvil__cpu_kernel_free(k);
+        k = NULL;
+        s = anvil__cpu_kernel_alloc(&f32, &k);
+        if (s == ANVIL_OK) s = create_for_tactic(c, &f32, k);
+    }
     omp_set_num_threads(prev);
     if (s != ANVIL_OK) {
         anvil__cpu_kernel_free(k);
@@ -310,6 +326,10 @@ static anvil_status cpu_copy(void *ctx, void *dst, const void *src, size_t bytes
 
 static const char *cpu_version(void *ctx) { return ((anvil__cpu_ctx *)ctx)->version; }
 
+static bool cpu_supports_precision(void *ctx, anvil_precision p) {
+    return p == ANVIL_PRECISION_F32 || (p == ANVIL_PRECISION_BF16 && anvil__cpu_has_bf16());
+}
+
 /* ---- the singleton ---- */
 
 static cpu_singleton g_cpu = {.once = PTHREAD_ONCE_INIT};
@@ -350,6 +370,7 @@ static void cpu_init(void) {
         .free = cpu_free,
         .copy = cpu_copy,
         .version = cpu_version,
+        .supports_precision = cpu_supports_precision,
     };
     g_cpu.status = ANVIL_OK;
 }

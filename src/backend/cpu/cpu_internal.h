@@ -83,6 +83,13 @@ struct anvil__kernel {
     int32_t bias_input;
     float bias_scale;
     size_t bias_count;
+    /* bf16 compute (ANVIL_PRECISION_BF16): input 0 arrives f32 (src_from) and src_prim
+     * converts it into the extra scratch at src_offset, in the bf16 md the primitive wants
+     * (src_to); its own scratchpad (src_scratch_md) shares offset 0 with the primitive's. */
+    dnnl_primitive_t src_prim;
+    dnnl_memory_desc_t src_from, src_to, src_scratch_md;
+    size_t src_scratch;
+    size_t src_offset;
 };
 
 /* ---- cpu_backend.c ---- */
@@ -158,6 +165,26 @@ bool anvil__cpu_all_f32(const anvil__node *n, const anvil__tensor *inputs, int32
 anvil_status anvil__cpu_md_arriving(const anvil__kernel_desc *d, int32_t i, dnnl_memory_desc_t *md);
 /* md from dims (row-major plain, or format any when `any`). */
 anvil_status anvil__cpu_md_dims(int ndims, const int64_t *dims, bool any, dnnl_memory_desc_t *md);
+
+/* ---- cpu_bf16.c: opt-in bf16 compute (weights packed as bf16, src converted per run) ---- */
+/* The CPU (as oneDNN sees it, DNNL_MAX_CPU_ISA included) has avx512_bf16. */
+bool anvil__cpu_has_bf16(void);
+/* dtype of weight input w's md: bf16 when a fixed layout says so or, choosing, when the desc
+ * asks for BF16 and the CPU has it; f32 otherwise (and for weights computed at run time). */
+dnnl_data_type_t anvil__cpu_weight_dt(const anvil__kernel_desc *d, int32_t w);
+/* Makes input 0 arrive f32 for a primitive whose src md `src` is bf16: records the conversion
+ * (a reorder into the kernel's extra scratch) and points the DNNL_ARG_SRC argument there.
+ * `report_layout`: input 0's wanted layout becomes the f32 twin of `src` (else left as is). */
+anvil_status anvil__cpu_bf16_src(anvil__cpu_ctx *c, anvil__kernel *k,
+                                 const dnnl_memory_desc_t *src, bool report_layout);
+/* Runs the src conversion of a bf16 kernel (nothing for others). */
+anvil_status anvil__cpu_bf16_src_run(anvil__cpu_ctx *c, dnnl_stream_t stream,
+                                     const anvil__kernel *k, const anvil__exec_args *args);
+/* Layout of a packed weight md: always a blob (a bf16 weight is never the plain f32 tensor). */
+anvil_status anvil__cpu_layout_blob(const dnnl_memory_desc_t *md, const uint8_t *perm,
+                                    anvil__layout *out);
+/* Element type of a layout: f32 for plain, the blob's md type, undef for a bad blob. */
+dnnl_data_type_t anvil__cpu_layout_dt(const anvil__layout *l);
 
 /* ---- per-op kernels ---- */
 bool anvil__cpu_conv_supported(const anvil__node *n, const anvil__tensor *in, int32_t n_in);

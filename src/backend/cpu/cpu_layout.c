@@ -137,6 +137,15 @@ anvil_status anvil__cpu_layout_from_md(const dnnl_memory_desc_t *md, const uint8
     for (int j = 0; perm && j < md->ndims; j++)
         identity &= perm[j] == j;
     if (identity && same_as_plain(md, &plain)) return ANVIL_OK; /* kind PLAIN */
+    return anvil__cpu_layout_blob(md, perm, out);
+}
+
+anvil_status anvil__cpu_layout_blob(const dnnl_memory_desc_t *md, const uint8_t *perm,
+                                    anvil__layout *out) {
+    if (md->ndims < 1 || md->ndims > DNNL_MAX_NDIMS)
+        return anvil__error(ANVIL_STATUS_UNSUPPORTED, "layout of %d dims", md->ndims);
+    memset(out, 0, sizeof *out);
+    out->bytes = dnnl_memory_desc_get_size(md);
     out->kind = ANVIL_CPU_LAYOUT_ONEDNN;
     out->size = BLOB_SIZE;
     uint32_t magic = BLOB_MAGIC;
@@ -229,6 +238,13 @@ static anvil_status blob_decode(const anvil__layout *l, dnnl_memory_desc_t *md, 
     return check_blocked(md, l->bytes);
 }
 
+dnnl_data_type_t anvil__cpu_layout_dt(const anvil__layout *l) {
+    if (l->kind == ANVIL_LAYOUT_PLAIN) return dnnl_f32;
+    dnnl_memory_desc_t md;
+    uint8_t perm[DNNL_MAX_NDIMS];
+    return blob_decode(l, &md, perm) == ANVIL_OK ? md.data_type : dnnl_data_type_undef;
+}
+
 anvil_status anvil__cpu_md_from_layout(const anvil__layout *l, const dnnl_memory_desc_t *plain,
                                        dnnl_memory_desc_t *md) {
     if (l->kind == ANVIL_LAYOUT_PLAIN) {
@@ -257,7 +273,12 @@ static anvil_status side_md(const anvil__tensor *shape, const anvil__layout *l,
                             dnnl_memory_desc_t *md, uint8_t *perm) {
     if (l->kind != ANVIL_LAYOUT_PLAIN) return blob_decode(l, md, perm);
     if (!other) return anvil__cpu_md_plain(shape, md);
-    return anvil__cpu_md_plain_perm(other->ndims, other->dims, other->data_type, other_perm, md);
+    /* Plain is the tensor's own dtype; the other side may differ (f32 packed as bf16). */
+    dnnl_data_type_t dt = anvil__cpu_dnnl_dtype(shape->dtype);
+    if (dt == dnnl_data_type_undef)
+        return anvil__error(ANVIL_STATUS_UNSUPPORTED, "oneDNN has no dtype %s",
+                            anvil_dtype_name(shape->dtype));
+    return anvil__cpu_md_plain_perm(other->ndims, other->dims, dt, other_perm, md);
 }
 
 static anvil_status check_side(const anvil__tensor *shape, const dnnl_memory_desc_t *md,
@@ -266,7 +287,11 @@ static anvil_status check_side(const anvil__tensor *shape, const dnnl_memory_des
     bool fits = true;
     for (int d = 0; d < md->ndims; d++)
         fits &= anvil__mul_i64(n, md->dims[d], &n);
-    if (!fits || want < 0 || n != want || md->data_type != anvil__cpu_dnnl_dtype(shape->dtype))
+    /* A blob of an f32 tensor may hold bf16 (weights packed for bf16 compute). */
+    dnnl_data_type_t dt = anvil__cpu_dnnl_dtype(shape->dtype);
+    bool type_ok = md->data_type == dt || (l->kind != ANVIL_LAYOUT_PLAIN && dt == dnnl_f32 &&
+                                           md->data_type == dnnl_bf16);
+    if (!fits || want < 0 || n != want || !type_ok)
         return anvil__error(ANVIL_STATUS_SHAPE_MISMATCH,
                             "reorder %s layout holds %lld elements of dnnl type %d, the tensor "
                             "has %lld of %s",

@@ -269,7 +269,9 @@ anvil_status anvil__cpu_finish(anvil__kernel *k, dnnl_primitive_desc_t pd) {
         anvil__cpu_md_canonical(smd, &k->scratch_md);
         k->dnnl_scratch = dnnl_memory_desc_get_size(smd);
     }
-    k->extra_offset = (k->dnnl_scratch + 63) & ~(size_t)63;
+    /* A bf16 source conversion's scratchpad shares offset 0 (it runs before the primitive). */
+    size_t pad = k->src_scratch > k->dnnl_scratch ? k->src_scratch : k->dnnl_scratch;
+    k->extra_offset = (pad + 63) & ~(size_t)63;
     dnnl_status_t st = dnnl_primitive_create(&k->prim, pd);
     dnnl_primitive_desc_destroy(pd);
     if (st != dnnl_success) {
@@ -326,6 +328,7 @@ anvil_status anvil__cpu_onednn_run(anvil__cpu_ctx *c, const anvil__kernel *k,
                                    const anvil__exec_args *args) {
     dnnl_stream_t stream;
     anvil_status s = anvil__cpu_stream(c, &stream);
+    if (s == ANVIL_OK) s = anvil__cpu_bf16_src_run(c, stream, k, args); /* before dst is written */
     if (s == ANVIL_OK) s = prepare(k, args);
     if (s != ANVIL_OK) return s;
     if (k->dnnl_scratch && !args->scratch)

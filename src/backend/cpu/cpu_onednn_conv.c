@@ -4,6 +4,7 @@
  * shapes, ConvTranspose output_padding/output_shape), with node->post fused as post-ops.
  * src, weights and dst are created with format `any` so oneDNN picks its fastest (blocked or
  * channels-last) layouts; the kernel reports them and the planner reorders/packs to match.
+ * bf16 compute (cpu_bf16.c): weights and src bf16, dst f32; the f32 input is converted per run.
  */
 #include "backend/cpu/cpu_internal.h"
 
@@ -28,6 +29,7 @@ typedef struct conv_setup {
     int64_t wdims[DNNL_MAX_NDIMS];
     uint8_t wperm[DNNL_MAX_NDIMS]; /* ONNX storage order of the weights md dims */
     bool has_bias;
+    dnnl_data_type_t wdt; /* weights and src: bf16 for bf16 compute, else f32 */
 } conv_setup;
 
 static anvil_status out_check(const anvil__node *n, const anvil__tensor *y, int ns,
@@ -136,10 +138,13 @@ static anvil_status deconv_geometry(const anvil__kernel_desc *d, conv_setup *cs)
  * earlier compile, or the arriving layout for weights computed at run time. */
 static anvil_status weights_md(const anvil__kernel_desc *d, const conv_setup *cs,
                                dnnl_memory_desc_t *md) {
-    if (d->is_weight[1] && !d->fixed_weight_layouts)
-        return anvil__cpu_md_dims(cs->wnd, cs->wdims, true, md);
+    if (d->is_weight[1] && !d->fixed_weight_layouts) {
+        anvil_status s = anvil__cpu_md_dims(cs->wnd, cs->wdims, true, md);
+        md->data_type = cs->wdt;
+        return s;
+    }
     dnnl_memory_desc_t plain;
-    anvil_status s = anvil__cpu_md_plain_perm(cs->wnd, cs->wdims, dnnl_f32, cs->wperm, &plain);
+    anvil_status s = anvil__cpu_md_plain_perm(cs->wnd, cs->wdims, cs->wdt, cs->wperm, &plain);
     const anvil__layout *l = d->is_weight[1] ? &d->fixed_weight_layouts[1] : &d->in_layouts[1];
     if (s == ANVIL_OK) s = anvil__cpu_md_from_layout(l, &plain, md);
     return s;
@@ -151,6 +156,7 @@ static anvil_status init_desc(const anvil__kernel_desc *d, const conv_setup *cs,
     const anvil__tensor *x = &d->inputs[0], *y = &d->outputs[0];
     bool any = !d->plain_activations; /* oneDNN picks blocked/channels-last layouts */
     anvil_status s = anvil__cpu_md_dims(x->rank, x->dims, any, src);
+    src->data_type = cs->wdt; /* bf16 compute: the kernel converts its f32 input */
     if (s == ANVIL_OK) s = anvil__cpu_md_dims(y->rank, y->dims, any, dst);
     if (s == ANVIL_OK) s = weights_md(d, cs, wei);
     if (s == ANVIL_OK && cs->has_bias) s = anvil__cpu_md_plain(&d->inputs[2], bias);
@@ -169,8 +175,9 @@ static anvil_status init_desc(const anvil__kernel_desc *d, const conv_setup *cs,
 }
 
 /* Records arguments and layouts from the primitive descriptor's chosen memory descs. */
-static anvil_status bind(const anvil__kernel_desc *d, anvil__kernel *k, const conv_setup *cs,
-                         dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *bias) {
+static anvil_status bind(anvil__cpu_ctx *c, const anvil__kernel_desc *d, anvil__kernel *k,
+                         const conv_setup *cs, dnnl_primitive_desc_t pd,
+                         const dnnl_memory_desc_t *bias) {
     const dnnl_memory_desc_t *src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *wei = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
@@ -180,7 +187,9 @@ static anvil_status bind(const anvil__kernel_desc *d, anvil__kernel *k, const co
         return anvil__node_error(d->node, ANVIL_STATUS_UNSUPPORTED,
                                  "oneDNN chose a non-blocked weight format");
     anvil_status s = anvil__cpu_layout_from_md(src, NULL, &k->in_layouts[0]);
-    if (s == ANVIL_OK) s = anvil__cpu_layout_from_md(wei, cs->wperm, &k->in_layouts[1]);
+    if (s == ANVIL_OK)
+        s = cs->wdt == dnnl_bf16 ? anvil__cpu_layout_blob(wei, cs->wperm, &k->in_layouts[1])
+                                 : anvil__cpu_layout_from_md(wei, cs->wperm, &k->in_layouts[1]);
     if (s == ANVIL_OK) s = anvil__cpu_layout_from_md(dst, NULL, &k->out_layouts[0]);
     if (s == ANVIL_OK) s = anvil__cpu_post_layouts(d, k, dst);
     if (s == ANVIL_OK) s = anvil__cpu_add_arg(k, DNNL_ARG_SRC, ANVIL_CPU_ARG_INPUT, 0, src);
@@ -188,6 +197,7 @@ static anvil_status bind(const anvil__kernel_desc *d, anvil__kernel *k, const co
     if (s == ANVIL_OK && cs->has_bias)
         s = anvil__cpu_add_arg(k, DNNL_ARG_BIAS, ANVIL_CPU_ARG_INPUT, 2, bias);
     if (s == ANVIL_OK) s = anvil__cpu_add_arg(k, DNNL_ARG_DST, ANVIL_CPU_ARG_OUTPUT, 0, dst);
+    if (s == ANVIL_OK && cs->wdt == dnnl_bf16) s = anvil__cpu_bf16_src(c, k, src, true);
     return s;
 }
 
@@ -205,6 +215,12 @@ static anvil_status create(anvil__cpu_ctx *c, const anvil__kernel_desc *d, anvil
     if (s != ANVIL_OK) return s;
     int32_t own = anvil__cpu_own_inputs(n);
     cs.has_bias = own > 2 && n->inputs[2] >= 0;
+    cs.wdt = anvil__cpu_weight_dt(d, 1);
+    /* Depthwise convs and convs of few input channels per group (a network's first conv, on
+     * the image) are memory-bound: bf16 saves nothing there while its per-run conversion of
+     * the input costs time and accuracy (MobileNetV2 logits: 7% -> 5% of max with the first
+     * conv f32), so they stay f32. A reload follows the saved layouts instead. */
+    if (!d->fixed_weight_layouts && d->inputs[1].dims[1] < 16) cs.wdt = dnnl_f32;
     if (cs.has_bias && (d->inputs[2].rank != 1 || d->inputs[2].dims[0] != d->outputs[0].dims[1]))
         return anvil__node_error(n, ANVIL_STATUS_SHAPE_MISMATCH, "bias must be [M]");
     dnnl_memory_desc_t src, wei, bias, dst;
@@ -222,7 +238,7 @@ static anvil_status create(anvil__cpu_ctx *c, const anvil__kernel_desc *d, anvil
     if (s == ANVIL_OK)
         s = anvil__cpu_create_pd(c, &desc, attr, deconv ? "this deconvolution" : "this convolution",
                                  &pd);
-    if (s == ANVIL_OK) s = bind(d, k, &cs, pd, &bias);
+    if (s == ANVIL_OK) s = bind(c, d, k, &cs, pd, &bias);
     if (s == ANVIL_OK) {
         s = anvil__cpu_finish(k, pd); /* takes pd */
         pd = NULL;

@@ -4,7 +4,8 @@
  * other fused ops as post-ops; when the weights have no batch dims, the batch is folded into
  * M (one large GEMM). Gemm: transA/transB through strides, alpha as a linear post-op, C as the
  * bias (scaled when alpha/beta != 1) or, with the output's shape, a sum post-op scaled by beta.
- * Activations are plain; weight slots are packed in the format oneDNN picks.
+ * Activations are plain; weight slots are packed in the format oneDNN picks (as bf16 for bf16
+ * compute, with A converted to bf16 per run: cpu_bf16.c).
  */
 #include "backend/cpu/cpu_internal.h"
 
@@ -36,6 +37,7 @@ typedef struct mm_setup {
     int32_t bias_input; /* input bound as DNNL_ARG_BIAS directly, -1 none */
     bool bias_scaled;   /* bias from the kernel's scratch (Gemm with alpha/beta != 1) */
     int64_t bias_dims[DNNL_MAX_NDIMS];
+    dnnl_data_type_t wdt; /* B and A: bf16 for bf16 compute (cpu_bf16.c), else f32 */
 } mm_setup;
 
 /* A fused-Add operand usable as the matmul bias: [.., N] with every other dim 1. */
@@ -119,10 +121,13 @@ static anvil_status matmul_shapes(const anvil__kernel_desc *d, mm_setup *m) {
 
 /* B's md: `any` for a weight slot, else plain (or a fixed packed layout). */
 static anvil_status b_md(const anvil__kernel_desc *d, const mm_setup *m, dnnl_memory_desc_t *md) {
-    if (d->is_weight[1] && !d->fixed_weight_layouts)
-        return anvil__cpu_md_dims(m->nd, m->b, true, md);
+    if (d->is_weight[1] && !d->fixed_weight_layouts) {
+        anvil_status s = anvil__cpu_md_dims(m->nd, m->b, true, md);
+        md->data_type = m->wdt;
+        return s;
+    }
     dnnl_memory_desc_t plain;
-    anvil_status s = anvil__cpu_md_plain_perm(m->nd, m->b, dnnl_f32, m->bperm, &plain);
+    anvil_status s = anvil__cpu_md_plain_perm(m->nd, m->b, m->wdt, m->bperm, &plain);
     if (s != ANVIL_OK) return s;
     if (!d->is_weight[1]) {
         *md = plain;
@@ -131,14 +136,17 @@ static anvil_status b_md(const anvil__kernel_desc *d, const mm_setup *m, dnnl_me
     return anvil__cpu_md_from_layout(&d->fixed_weight_layouts[1], &plain, md);
 }
 
-static anvil_status bind(const anvil__kernel_desc *d, anvil__kernel *k, const mm_setup *m,
-                         dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *bias) {
+static anvil_status bind(anvil__cpu_ctx *c, const anvil__kernel_desc *d, anvil__kernel *k,
+                         const mm_setup *m, dnnl_primitive_desc_t pd,
+                         const dnnl_memory_desc_t *bias) {
     const dnnl_memory_desc_t *src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *wei = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     if (!src || !wei || !dst || wei->format_kind != dnnl_blocked)
         return anvil__error(ANVIL_STATUS_UNSUPPORTED, "oneDNN matmul chose unusable formats");
-    anvil_status s = anvil__cpu_layout_from_md(wei, m->bperm, &k->in_layouts[1]);
+    anvil_status s = m->wdt == dnnl_bf16
+                         ? anvil__cpu_layout_blob(wei, m->bperm, &k->in_layouts[1])
+                         : anvil__cpu_layout_from_md(wei, m->bperm, &k->in_layouts[1]);
     if (s == ANVIL_OK) s = anvil__cpu_post_layouts(d, k, dst);
     if (s == ANVIL_OK) s = anvil__cpu_add_arg(k, DNNL_ARG_SRC, ANVIL_CPU_ARG_INPUT, 0, src);
     if (s == ANVIL_OK) s = anvil__cpu_add_arg(k, DNNL_ARG_WEIGHTS, ANVIL_CPU_ARG_INPUT, 1, wei);
@@ -147,6 +155,8 @@ static anvil_status bind(const anvil__kernel_desc *d, anvil__kernel *k, const mm
     else if (s == ANVIL_OK && m->bias_input >= 0)
         s = anvil__cpu_add_arg(k, DNNL_ARG_BIAS, ANVIL_CPU_ARG_INPUT, m->bias_input, bias);
     if (s == ANVIL_OK) s = anvil__cpu_add_arg(k, DNNL_ARG_DST, ANVIL_CPU_ARG_OUTPUT, 0, dst);
+    /* A arrives plain f32 as before; a bf16 kernel converts it (same strides) per run. */
+    if (s == ANVIL_OK && m->wdt == dnnl_bf16) s = anvil__cpu_bf16_src(c, k, src, false);
     return s; /* activations (inputs 0, bias, output) stay plain: layouts already zeroed */
 }
 
@@ -155,7 +165,7 @@ static anvil_status build(anvil__cpu_ctx *c, const anvil__kernel_desc *d, anvil_
                           const mm_setup *m, dnnl_post_ops_t po) {
     dnnl_memory_desc_t src, wei, bias, dst;
     bool has_bias = m->bias_input >= 0 || m->bias_scaled;
-    anvil_status s = anvil__cpu_md_plain_perm(m->nd, m->a, dnnl_f32, m->aperm, &src);
+    anvil_status s = anvil__cpu_md_plain_perm(m->nd, m->a, m->wdt, m->aperm, &src);
     if (s == ANVIL_OK) s = b_md(d, m, &wei);
     if (s == ANVIL_OK) s = anvil__cpu_md_dims(m->nd, m->y, false, &dst);
     if (s == ANVIL_OK && has_bias) s = anvil__cpu_md_dims(m->nd, m->bias_dims, false, &bias);
@@ -167,7 +177,7 @@ static anvil_status build(anvil__cpu_ctx *c, const anvil__kernel_desc *d, anvil_
     dnnl_primitive_desc_t pd = NULL;
     s = anvil__cpu_attr(po, &attr);
     if (s == ANVIL_OK) s = anvil__cpu_create_pd(c, &desc, attr, "this matmul", &pd);
-    if (s == ANVIL_OK) s = bind(d, k, m, pd, &bias);
+    if (s == ANVIL_OK) s = bind(c, d, k, m, pd, &bias);
     if (s == ANVIL_OK) {
         s = anvil__cpu_finish(k, pd);
         pd = NULL;
@@ -191,6 +201,7 @@ anvil_status anvil__cpu_matmul_create(anvil__cpu_ctx *c, const anvil__kernel_des
     mm_setup m;
     memset(&m, 0, sizeof m);
     m.bias_input = -1;
+    m.wdt = anvil__cpu_weight_dt(d, 1);
     anvil_status s = matmul_shapes(d, &m);
     if (s != ANVIL_OK) return s;
     int32_t skip = 0;
@@ -251,6 +262,7 @@ anvil_status anvil__cpu_gemm_create(anvil__cpu_ctx *c, const anvil__kernel_desc 
     mm_setup m;
     memset(&m, 0, sizeof m);
     m.bias_input = -1;
+    m.wdt = anvil__cpu_weight_dt(d, 1);
     m.nd = 2;
     m.a[0] = ta ? A->dims[1] : A->dims[0];
     m.a[1] = ta ? A->dims[0] : A->dims[1];
