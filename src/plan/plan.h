@@ -88,6 +88,10 @@ anvil_status anvil__plan_build(const anvil__plan_request *req, anvil__plan **out
                                anvil__pack_request **packs, int32_t *n_packs);
 void anvil__plan_destroy(const anvil__backend *backend, anvil__plan *plan);
 
+/* Largest sum of activation bytes a plan accepts (before reuse), so a hostile model or engine
+ * file cannot make planning allocate or build kernels for absurd shapes. */
+#define ANVIL_MAX_PLAN_BYTES ((size_t)1 << 33)
+
 /* Concrete shape inference over the run graph for the given input shapes, evaluating small
  * integer tensors (shape arithmetic) on the way so Reshape targets etc. are known. shapes
  * receives one tensor per run value (owned data for evaluated small tensors: free with

@@ -84,8 +84,25 @@ anvil_status anvil__infer_concrete(const anvil__graph *run, const anvil__tensor 
         shapes[run->inputs[i]].data = NULL;
     }
     for (int32_t i = 0; i < run->n_inits; i++) shapes[run->inits[i].value] = slots[i].shape;
+    size_t total = 0;
     for (int32_t ni = 0; ni < run->n_nodes; ni++) {
         anvil_status s = infer_node(run, ni, shapes);
+        /* Bound the activations before any kernel is created: a hostile model or engine file
+         * (huge pads, huge profile shapes) must fail fast, not allocate for minutes. */
+        for (int32_t o = 0; s == ANVIL_OK && o < run->nodes[ni].n_outputs; o++) {
+            int32_t v = run->nodes[ni].outputs[o];
+            if (v < 0) continue;
+            total += shapes[v].bytes;
+            if (total > ANVIL_MAX_PLAN_BYTES)
+                s = anvil__node_error(&run->nodes[ni], ANVIL_STATUS_LIMIT_EXCEEDED,
+                                      "the activations up to output '%s' (%s) need more than "
+                                      "the limit of %zu bytes at these input shapes",
+                                      run->values[v].name,
+                                      anvil__shape_str(shapes[v].rank, shapes[v].dims,
+                                                       (char[ANVIL_SHAPE_STR_MAX]){0},
+                                                       ANVIL_SHAPE_STR_MAX),
+                                      (size_t)ANVIL_MAX_PLAN_BYTES);
+        }
         if (s != ANVIL_OK) {
             anvil__shapes_free(run, shapes);
             return s;
