@@ -390,6 +390,59 @@ anvil_status anvil_engine_load(const char *path, anvil_engine **out);
 /* As anvil_engine_load from bytes (copied). */
 anvil_status anvil_engine_load_memory(const void *data, size_t size, anvil_engine **out);
 
+
+/* ---------------------------------------------------------------------------------------------
+ * Refit: new weights into a compiled engine by replaying its recipes (the weight graph) on new
+ * source weights. Exact (bit-identical to compiling with those weights), transactional (any
+ * failure leaves the engine unchanged), live (runs in flight keep the weights they started with).
+ * ------------------------------------------------------------------------------------------- */
+
+/* Where the new source weights come from. Exactly one of the three is used, by `kind`. */
+typedef enum anvil_refit_source_kind {
+    ANVIL_REFIT_FROM_MODEL = 0,       /* an ONNX model of the same structure */
+    ANVIL_REFIT_FROM_SAFETENSORS = 1, /* a safetensors checkpoint */
+    ANVIL_REFIT_FROM_TENSORS = 2,     /* named host tensors */
+    ANVIL_REFIT_SOURCE_COUNT
+} anvil_refit_source_kind;
+
+typedef struct anvil_refit_source {
+    anvil_refit_source_kind kind;
+    const anvil_model *model;              /* FROM_MODEL (borrowed for the call) */
+    const anvil_safetensors *safetensors;  /* FROM_SAFETENSORS (borrowed for the call) */
+    const anvil_tensor *tensors;           /* FROM_TENSORS: names required (borrowed) */
+    size_t n_tensors;
+} anvil_refit_source;
+
+typedef struct anvil_refit_options {
+    int32_t in_place;     /* default 0: *out is a new engine sharing nothing mutable with the
+                             original, which stays unchanged. 1: the engine itself takes the
+                             new weights (*out is the same engine). */
+    int32_t check_finite; /* default 0: 1 refuses NaN/inf in float sources (names them) */
+} anvil_refit_options;
+anvil_refit_options anvil_refit_options_default(void);
+
+/* What a refit did. */
+typedef struct anvil_refit_report {
+    size_t sources;        /* source weights read */
+    size_t bytes_packed;   /* slot bytes rebuilt */
+    double seconds;
+} anvil_refit_report;
+
+/* Refits `engine` from `source`. On success *out is the refitted engine (see in_place) and
+ * *report (may be NULL) says what was done. Errors, each leaving the engine unchanged:
+ * NOT_FOUND (sources missing: the message names every one), SHAPE_MISMATCH / DTYPE_MISMATCH
+ * (names every mismatched source with expected vs. got), INVALID_ARGUMENT (non-finite values
+ * with check_finite; integer sources that the engine's structure depends on changed),
+ * OUT_OF_MEMORY. Thread-safe with concurrent runs of the engine. */
+anvil_status anvil_engine_refit(anvil_engine *engine, const anvil_refit_source *source,
+                                const anvil_refit_options *options, anvil_engine **out,
+                                anvil_refit_report *report);
+
+/* Refittable source weights of the engine: name, dtype and shape of the index-th one. */
+size_t anvil_engine_refit_source_count(const anvil_engine *engine);
+anvil_status anvil_engine_refit_source(const anvil_engine *engine, size_t index,
+                                       anvil_tensor_desc *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -259,7 +259,7 @@ anvil_status anvil__interp_run(const anvil__graph *g, const anvil__interp_env *p
             outputs[o].data = NULL;
         }
 done:
-    if (env.vals)
+    if (env.vals && env.owned)
         for (int32_t v = 0; v < g->n_values; v++) env_release(&env, v);
     anvil__free(env.vals);
     anvil__free(env.owned);

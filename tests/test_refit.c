@@ -1,0 +1,458 @@
+/* Tests anvil_engine_refit: refit(compile(v1), v2) equals compile(v2) byte for byte (slots and
+ * outputs), in place and as a copy; every bad source (missing, reshaped, retyped, NaN) and an
+ * allocation failure at every allocation leave the engine bit-identical; a stripped engine
+ * refits to the full one; refits alternating under concurrent runs give only v1 or v2 outputs. */
+#include "check.h"
+#include "api/model.h"
+#include "engine/engine_internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+static anvil_model *load(const char *name, const char *file) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/%s/%s", ANVIL_SHARED_DIR, name, file);
+    anvil_model *m = NULL;
+    CHECK_OK(anvil_model_load(path, &m));
+    return m;
+}
+
+static anvil_tensor_list *read_npy(const char *name, const char *file) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/%s/%s", ANVIL_SHARED_DIR, name, file);
+    anvil_tensor_list *l = NULL;
+    CHECK_OK(anvil_npy_read(path, &l));
+    return l;
+}
+
+static anvil_engine *compile(const anvil_model *m) {
+    anvil_compile_options o = anvil_compile_options_default();
+    o.autotune = 0; /* the same tactics (and packed layouts) for v1 and v2 */
+    anvil_engine *e = NULL;
+    CHECK_OK(anvil_engine_compile(m, &o, &e));
+    return e;
+}
+
+static anvil_tensor_list *run(const anvil_engine *e, const anvil_tensor_list *in) {
+    anvil_context *c = NULL;
+    anvil_tensor_list *out = NULL;
+    CHECK_OK(anvil_context_create(e, &c));
+    if (c) CHECK_OK(anvil_engine_run(c, anvil_tensor_list_get(in, 0), 1, &out));
+    anvil_context_destroy(c);
+    return out;
+}
+
+static bool same_outputs(const anvil_tensor_list *a, const anvil_tensor_list *b) {
+    if (!a || !b || anvil_tensor_list_count(a) != anvil_tensor_list_count(b)) return false;
+    for (size_t i = 0; i < anvil_tensor_list_count(a); i++) {
+        const anvil_tensor *x = anvil_tensor_list_get(a, i), *y = anvil_tensor_list_get(b, i);
+        if (x->bytes != y->bytes || memcmp(x->data, y->data, x->bytes) != 0) return false;
+    }
+    return true;
+}
+
+/* Every stored slot of a equals b's, byte for byte (CPU backend: slots are host memory). */
+static void check_same_slots(const anvil_engine *a, const anvil_engine *b) {
+    anvil__weight_set *x = anvil__weights_acquire(a), *y = anvil__weights_acquire(b);
+    CHECK(x && y);
+    int differ = 0, stored = 0;
+    if (x && y) CHECK_EQ(x->n_slots, y->n_slots);
+    for (int32_t i = 0; x && y && i < x->n_slots && i < y->n_slots; i++) {
+        if (!x->slots[i] && !y->slots[i]) continue;
+        stored++;
+        differ += !x->slots[i] || !y->slots[i] || x->slot_bytes[i] != y->slot_bytes[i] ||
+                  memcmp(x->slots[i], y->slots[i], x->slot_bytes[i]) != 0;
+    }
+    CHECK(stored > 0);
+    CHECK_EQ(differ, 0);
+    anvil__weights_release(a, x);
+    anvil__weights_release(b, y);
+}
+
+static void check_near_ref(const anvil_tensor_list *got, const anvil_tensor_list *want) {
+    const anvil_tensor *g = anvil_tensor_list_get(got, 0), *w = anvil_tensor_list_get(want, 0);
+    CHECK(g && w && g->bytes == w->bytes);
+    if (!g || !w || g->bytes != w->bytes) return;
+    double m = 0, d = 0;
+    for (size_t i = 0; i < w->bytes / 4; i++) {
+        m = fmax(m, fabs(((float *)w->data)[i]));
+        d = fmax(d, fabs((double)((float *)w->data)[i] - ((float *)g->data)[i]));
+    }
+    CHECK(d <= 1e-4 * m);
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void time_refit(anvil_engine *e, const anvil_model *m2, size_t bytes) {
+    anvil_refit_source src = {ANVIL_REFIT_FROM_MODEL, m2, NULL, NULL, 0};
+    anvil_refit_options o = anvil_refit_options_default();
+    o.in_place = 1;
+    anvil_engine *out = NULL;
+    double best = 1e9, best_copy = 1e9;
+    for (int r = 0; r < 5; r++) {
+        double t0 = now();
+        CHECK_OK(anvil_engine_refit(e, &src, &o, &out, NULL));
+        best = fmin(best, now() - t0);
+    }
+    char *a = malloc(bytes), *b = malloc(bytes);
+    if (a && b) {
+        memset(a, 1, bytes);
+        memset(b, 2, bytes);
+        for (int r = 0; r < 5; r++) {
+            double t0 = now();
+            memcpy(b, a, bytes);
+            best_copy = fmin(best_copy, now() - t0);
+        }
+        CHECK(b[bytes - 1] == 1);
+    }
+    printf("refit %.2f ms, memcpy of %zu bytes %.2f ms (ratio %.1f)\n", best * 1e3, bytes,
+           best_copy * 1e3, best / best_copy);
+    free(a);
+    free(b);
+}
+
+static void test_exact(const char *name) {
+    anvil_model *m1 = load(name, "v1.onnx"), *m2 = load(name, "v2.onnx");
+    anvil_tensor_list *in = read_npy(name, "input_0.npy");
+    anvil_tensor_list *want2 = read_npy(name, "v2.output_0.npy");
+    if (!m1 || !m2 || !in || !want2) return;
+    anvil_engine *e1 = compile(m1), *e2 = compile(m2);
+    anvil_tensor_list *o1 = run(e1, in), *o2 = run(e2, in);
+    CHECK(!same_outputs(o1, o2)); /* the test means something */
+    anvil_refit_source src = {ANVIL_REFIT_FROM_MODEL, m2, NULL, NULL, 0};
+    anvil_refit_options opt = anvil_refit_options_default();
+    anvil_refit_report rep;
+    anvil_engine *r = NULL;
+    CHECK_OK(anvil_engine_refit(e1, &src, &opt, &r, &rep));
+    CHECK(r && r != e1);
+    anvil_engine_info info;
+    CHECK_OK(anvil_engine_get_info(e2, &info));
+    CHECK_EQ(rep.sources, anvil_engine_refit_source_count(e1));
+    CHECK_EQ(rep.bytes_packed, info.weight_bytes);
+    if (r) {
+        check_same_slots(r, e2);
+        anvil_tensor_list *orf = run(r, in), *o1again = run(e1, in);
+        CHECK(same_outputs(orf, o2));
+        CHECK(same_outputs(o1again, o1)); /* the original is unchanged */
+        check_near_ref(orf, want2);
+        anvil_tensor_list_destroy(orf);
+        anvil_tensor_list_destroy(o1again);
+        anvil_engine_destroy(r);
+    }
+    opt.in_place = 1;
+    CHECK_OK(anvil_engine_refit(e1, &src, &opt, &r, NULL));
+    CHECK(r == e1);
+    check_same_slots(e1, e2);
+    anvil_tensor_list *oi = run(e1, in);
+    CHECK(same_outputs(oi, o2));
+    anvil_tensor_list_destroy(oi);
+    if (strcmp(name, "mobilenet_v2") == 0) time_refit(e1, m2, rep.bytes_packed);
+    anvil_tensor_list_destroy(o1);
+    anvil_tensor_list_destroy(o2);
+    anvil_engine_destroy(e1);
+    anvil_engine_destroy(e2);
+    anvil_tensor_list_destroy(in);
+    anvil_tensor_list_destroy(want2);
+    anvil_model_destroy(m1);
+    anvil_model_destroy(m2);
+}
+
+/* The engine's sources as named tensors viewing the model's initializers. */
+static anvil_tensor *sources_of(const anvil_engine *e, const anvil_model *m, size_t *n) {
+    *n = anvil_engine_refit_source_count(e);
+    anvil_tensor *t = calloc(*n + 1, sizeof *t);
+    const anvil__graph *g = m->graph;
+    for (size_t i = 0; t && i < *n; i++) {
+        anvil_tensor_desc d;
+        CHECK_OK(anvil_engine_refit_source(e, i, &d));
+        int32_t v = anvil__graph_find(g, d.name);
+        CHECK(v >= 0 && g->values[v].init >= 0);
+        if (v < 0 || g->values[v].init < 0) continue;
+        const anvil__tensor *it = &g->inits[g->values[v].init].t;
+        t[i].name = d.name;
+        t[i].dtype = it->dtype;
+        t[i].rank = it->rank;
+        memcpy(t[i].dims, it->dims, sizeof t[i].dims);
+        t[i].data = it->data;
+        t[i].bytes = it->bytes;
+    }
+    return t;
+}
+
+/* Index of the first rank-4 f32 source (a conv weight). */
+static size_t pick(const anvil_tensor *t, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (t[i].rank == 4 && t[i].dtype == ANVIL_DTYPE_F32) return i;
+    return 0;
+}
+
+static void expect_refused(anvil_engine *e, const anvil_tensor *t, size_t n, int finite,
+                           anvil_status want, const char *name, const anvil_tensor_list *in,
+                           const anvil_tensor_list *o1) {
+    anvil__weight_set *before = anvil__weights_acquire(e);
+    anvil_refit_source src = {ANVIL_REFIT_FROM_TENSORS, NULL, NULL, t, n};
+    anvil_refit_options opt = anvil_refit_options_default();
+    opt.check_finite = finite;
+    for (int in_place = 0; in_place < 2; in_place++) {
+        opt.in_place = in_place;
+        anvil_engine *out = (anvil_engine *)1;
+        CHECK_STATUS(anvil_engine_refit(e, &src, &opt, &out, NULL), want);
+        CHECK_CONTAINS(anvil_last_error(), name);
+        CHECK(out == NULL);
+    }
+    anvil__weight_set *after = anvil__weights_acquire(e);
+    CHECK(before == after);
+    anvil__weights_release(e, before);
+    anvil__weights_release(e, after);
+    anvil_tensor_list *o = run(e, in);
+    CHECK(same_outputs(o, o1));
+    anvil_tensor_list_destroy(o);
+}
+
+static void test_transactional(void) {
+    const char *name = "mobilenet_v2";
+    anvil_model *m1 = load(name, "v1.onnx"), *m2 = load(name, "v2.onnx");
+    anvil_tensor_list *in = read_npy(name, "input_0.npy");
+    if (!m1 || !m2 || !in) return;
+    anvil_engine *e = compile(m1);
+    anvil_tensor_list *o1 = run(e, in);
+    size_t n = 0;
+    anvil_tensor *t = sources_of(e, m2, &n);
+    size_t k = pick(t, n), k2 = n - 1;
+    anvil_tensor saved = t[k], saved2 = t[k2];
+    /* Two missing: both named. */
+    t[k] = t[n - 2];
+    expect_refused(e, t, n - 2, 0, ANVIL_STATUS_NOT_FOUND, saved.name, in, o1);
+    CHECK_CONTAINS(anvil_last_error(), saved2.name);
+    t[k] = saved;
+    t[k].dims[0] += 1;
+    expect_refused(e, t, n, 0, ANVIL_STATUS_SHAPE_MISMATCH, saved.name, in, o1);
+    t[k] = saved;
+    t[k].dtype = ANVIL_DTYPE_F16;
+    t[k].bytes /= 2;
+    expect_refused(e, t, n, 0, ANVIL_STATUS_DTYPE_MISMATCH, saved.name, in, o1);
+    t[k] = saved;
+    float *nan = malloc(saved.bytes);
+    if (nan) {
+        memcpy(nan, saved.data, saved.bytes);
+        nan[3] = NAN;
+        t[k].data = nan;
+        expect_refused(e, t, n, 1, ANVIL_STATUS_INVALID_ARGUMENT, saved.name, in, o1);
+        t[k] = saved;
+    }
+    free(nan);
+    free(t);
+    anvil_tensor_list_destroy(o1);
+    anvil_engine_destroy(e);
+    anvil_tensor_list_destroy(in);
+    anvil_model_destroy(m1);
+    anvil_model_destroy(m2);
+}
+
+/* Allocation failure at every allocation of a refit (a small model keeps this quick). */
+static void test_alloc_failures(void) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "mkdir -p /tmp/anvil_test_refit && %s /tmp/anvil_test_refit "
+             ">/dev/null", ANVIL_DEMO_MODEL_TOOL);
+    CHECK_EQ(system(cmd), 0);
+    anvil_model *m = NULL;
+    CHECK_OK(anvil_model_load("/tmp/anvil_test_refit/demo_cnn.onnx", &m));
+    if (!m) return;
+    anvil_engine *e = compile(m);
+    anvil_tensor_desc d;
+    CHECK_OK(anvil_engine_input(e, 0, &d));
+    anvil_tensor x = {d.name, d.dtype, d.rank, {0}, NULL, 0};
+    memcpy(x.dims, d.dims, sizeof x.dims);
+    for (int32_t i = 0; i < x.rank; i++) x.dims[i] = x.dims[i] < 0 ? 1 : x.dims[i];
+    x.bytes = (size_t)anvil_shape_numel(x.rank, x.dims) * 4;
+    float *xd = calloc(x.bytes / 4 + 1, 4);
+    for (size_t i = 0; xd && i < x.bytes / 4; i++) xd[i] = (float)(i % 7) * 0.25f - 0.5f;
+    x.data = xd;
+    anvil_tensor xin = x;
+    anvil_context *c = NULL;
+    CHECK_OK(anvil_context_create(e, &c));
+    anvil_tensor_list *o1 = NULL, *o = NULL;
+    CHECK_OK(anvil_engine_run(c, &xin, 1, &o1));
+    /* New sources: every float weight doubled. */
+    size_t n = 0;
+    anvil_tensor *t = sources_of(e, m, &n);
+    float **copies = calloc(n + 1, sizeof *copies);
+    for (size_t i = 0; t && copies && i < n; i++) {
+        if (t[i].dtype != ANVIL_DTYPE_F32) continue;
+        copies[i] = malloc(t[i].bytes + 4);
+        for (size_t j = 0; copies[i] && j < t[i].bytes / 4; j++)
+            copies[i][j] = 2.0f * ((const float *)t[i].data)[j];
+        t[i].data = copies[i];
+    }
+    anvil_refit_source src = {ANVIL_REFIT_FROM_TENSORS, NULL, NULL, t, n};
+    for (int in_place = 0; in_place < 2; in_place++) {
+        anvil_refit_options opt = anvil_refit_options_default();
+        opt.in_place = in_place;
+        anvil__weight_set *before = anvil__weights_acquire(e);
+        anvil_status s = ANVIL_STATUS_OUT_OF_MEMORY;
+        anvil_engine *out = NULL;
+        int fails = 0;
+        for (long k = 0; s != ANVIL_OK && k < 100000; k++) {
+            anvil__alloc_fail_after(k);
+            s = anvil_engine_refit(e, &src, &opt, &out, NULL);
+            anvil__alloc_fail_after(-1);
+            if (s == ANVIL_OK) break;
+            fails++;
+            CHECK(out == NULL);
+            anvil__weight_set *now_set = anvil__weights_acquire(e);
+            CHECK(now_set == before);
+            anvil__weights_release(e, now_set);
+            CHECK_OK(anvil_engine_run(c, &xin, 1, &o));
+            CHECK(same_outputs(o, o1));
+            anvil_tensor_list_destroy(o);
+            o = NULL;
+        }
+        CHECK_OK(s);
+        CHECK(fails > 5);
+        printf("refit (in_place %d): %d allocation failures, engine unchanged each time\n",
+               in_place, fails);
+        anvil__weights_release(e, before);
+        if (out && out != e) {
+            anvil_context *c2 = NULL;
+            CHECK_OK(anvil_context_create(out, &c2));
+            CHECK_OK(anvil_engine_run(c2, &xin, 1, &o));
+            CHECK(!same_outputs(o, o1));
+            anvil_tensor_list_destroy(o);
+            anvil_context_destroy(c2);
+            anvil_engine_destroy(out);
+        }
+    }
+    for (size_t i = 0; copies && i < n; i++) free(copies[i]);
+    free(copies);
+    free(t);
+    free(xd);
+    anvil_tensor_list_destroy(o1);
+    anvil_context_destroy(c);
+    anvil_engine_destroy(e);
+    anvil_model_destroy(m);
+}
+
+static void test_stripped(void) {
+    const char *name = "mobilenet_v2";
+    anvil_model *m1 = load(name, "v1.onnx");
+    anvil_tensor_list *in = read_npy(name, "input_0.npy");
+    if (!m1 || !in) return;
+    anvil_engine *e = compile(m1), *l = NULL, *r = NULL;
+    anvil_tensor_list *o1 = run(e, in);
+    anvil_save_options so = anvil_save_options_default();
+    so.stripped = 1;
+    CHECK_OK(anvil_engine_save(e, "/tmp/anvil_test_refit_stripped.anvil", &so));
+    CHECK_OK(anvil_engine_load("/tmp/anvil_test_refit_stripped.anvil", &l));
+    if (l) {
+        anvil_engine_info info;
+        CHECK_OK(anvil_engine_get_info(l, &info));
+        CHECK_EQ(info.needs_weights, 1);
+        anvil_refit_source src = {ANVIL_REFIT_FROM_MODEL, m1, NULL, NULL, 0};
+        anvil_refit_options opt = anvil_refit_options_default();
+        opt.in_place = 1;
+        CHECK_OK(anvil_engine_refit(l, &src, &opt, &r, NULL));
+        CHECK(r == l);
+        CHECK_OK(anvil_engine_get_info(l, &info));
+        CHECK_EQ(info.needs_weights, 0);
+        anvil_tensor_list *o = run(l, in);
+        CHECK(same_outputs(o, o1));
+        anvil_tensor_list_destroy(o);
+        anvil_engine_destroy(l);
+    }
+    remove("/tmp/anvil_test_refit_stripped.anvil");
+    anvil_tensor_list_destroy(o1);
+    anvil_engine_destroy(e);
+    anvil_tensor_list_destroy(in);
+    anvil_model_destroy(m1);
+}
+
+typedef struct live {
+    anvil_engine *e;
+    const anvil_tensor_list *in, *o1, *o2;
+    atomic_int stop;
+    atomic_int runs, bad, v2_seen, v1_seen;
+} live;
+
+static void *runner(void *arg) {
+    live *L = arg;
+    anvil_context *c = NULL;
+    if (anvil_context_create(L->e, &c) != ANVIL_OK) {
+        atomic_fetch_add(&L->bad, 1);
+        return NULL;
+    }
+    while (!atomic_load(&L->stop)) {
+        anvil_tensor_list *o = NULL;
+        if (anvil_engine_run(c, anvil_tensor_list_get(L->in, 0), 1, &o) != ANVIL_OK) {
+            atomic_fetch_add(&L->bad, 1);
+            continue;
+        }
+        bool is1 = same_outputs(o, L->o1), is2 = same_outputs(o, L->o2);
+        if (!is1 && !is2) atomic_fetch_add(&L->bad, 1);
+        if (is1) atomic_fetch_add(&L->v1_seen, 1);
+        if (is2) atomic_fetch_add(&L->v2_seen, 1);
+        atomic_fetch_add(&L->runs, 1);
+        anvil_tensor_list_destroy(o);
+    }
+    anvil_context_destroy(c);
+    return NULL;
+}
+
+static void test_live(void) {
+    const char *name = "mobilenet_v2";
+    anvil_model *m1 = load(name, "v1.onnx"), *m2 = load(name, "v2.onnx");
+    anvil_tensor_list *in = read_npy(name, "input_0.npy");
+    if (!m1 || !m2 || !in) return;
+    anvil_engine *e = compile(m1), *e2 = compile(m2);
+    anvil_tensor_list *o1 = run(e, in), *o2 = run(e2, in);
+    live L = {e, in, o1, o2, 0, 0, 0, 0, 0};
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) pthread_create(&th[i], NULL, runner, &L);
+    anvil_refit_options opt = anvil_refit_options_default();
+    opt.in_place = 1;
+    for (int r = 0; r < 20; r++) {
+        anvil_refit_source src = {ANVIL_REFIT_FROM_MODEL, r % 2 ? m1 : m2, NULL, NULL, 0};
+        anvil_engine *out = NULL;
+        CHECK_OK(anvil_engine_refit(e, &src, &opt, &out, NULL));
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(&L.stop, 1);
+    for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+    printf("live: %d runs (%d v1, %d v2) during 20 refits\n", (int)L.runs, (int)L.v1_seen,
+           (int)L.v2_seen);
+    CHECK_EQ((int)L.bad, 0);
+    CHECK(L.runs > 0);
+    anvil_tensor_list *o = run(e, in); /* 20 refits: ends on v1 */
+    CHECK(same_outputs(o, o1));
+    anvil_tensor_list_destroy(o);
+    anvil_tensor_list_destroy(o1);
+    anvil_tensor_list_destroy(o2);
+    anvil_engine_destroy(e);
+    anvil_engine_destroy(e2);
+    anvil_tensor_list_destroy(in);
+    anvil_model_destroy(m1);
+    anvil_model_destroy(m2);
+}
+
+int main(void) {
+    test_alloc_failures();
+    char probe[1024];
+    snprintf(probe, sizeof probe, "%s/models", ANVIL_SHARED_DIR);
+    FILE *f = fopen(probe, "r");
+    if (!f) {
+        printf("skipping: %s not found\n", probe);
+        return check_failures_ ? check_exit() : 77;
+    }
+    fclose(f);
+    test_exact("mobilenet_v2");
+    test_exact("mobilenet_v2_bn");
+    test_transactional();
+    test_stripped();
+    test_live();
+    return check_exit();
+}
