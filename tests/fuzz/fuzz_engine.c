@@ -13,9 +13,20 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <oneapi/dnnl/dnnl.h>
 #include <xxhash.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+/* oneDNN caches up to 1024 compiled primitives; over millions of mutated engines that cache
+ * (jit code) outgrows the fuzzer's memory limit without any leak, so keep it small here. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    dnnl_set_primitive_cache_capacity(8);
+    return 0;
+}
 
 /* The backend version the seed files carry, so seeds do not depend on this machine's CPU. */
 #define FUZZ_BACKEND_VERSION "anvil-fuzz 1"
