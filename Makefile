@@ -47,7 +47,7 @@ fuzz: deps
 	  mkdir -p $(FUZZ_BUILD)/corpus_$$c; \
 	  echo "== $$n for $(FUZZ_SECONDS) s"; \
 	  $(FUZZ_BUILD)/$$n $(FUZZ_BUILD)/corpus_$$c tests/fuzz/corpus_$$c \
-	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
 	    || exit 1; done
 
 format:

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The demo `make demo` runs: generate a small CNN, inspect it, run it through the reference
 # interpreter, compile it into an engine (dynamic batch 1..8), save it, load it, run it, and
-# compare the two outputs. Each step prints what it did and how long it took.
+# compare the two outputs; then refit the engine (from the model's own weights), run it and
+# compare again. Each step prints what it did and how long it took.
 set -e
 ANVIL=${1:-build/anvil}
 BUILD=$(dirname "$ANVIL")
@@ -38,6 +39,13 @@ step "7. compare engine and interpreter outputs"
 
 step "8. benchmark the engine"
 "$ANVIL" bench "$OUT/demo_cnn.anvil" --runs 50
+
+step "9. refit the engine from the model's own weights (no compile), run and compare it"
+"$ANVIL" refit "$OUT/demo_cnn.anvil" "$OUT/demo_cnn.onnx" -o "$OUT/demo_cnn.refit.anvil"
+"$ANVIL" run "$OUT/demo_cnn.refit.anvil" -i image="$OUT/image.npy" -o "$OUT/refit"
+"$BUILD/npy_compare" "$OUT/reference/probabilities.npy" "$OUT/refit/probabilities.npy" 1e-5
+echo "   refit vs. compiled engine (a refit is exact: bit-identical expected):"
+"$BUILD/npy_compare" "$OUT/engine/probabilities.npy" "$OUT/refit/probabilities.npy" 0
 
 echo
 echo "Outputs are in $OUT/ as .npy files (numpy.load reads them)."

@@ -15,6 +15,8 @@ static const cli_command k_commands[] = {
      cli_run_main},
     {"bench", "time runs of a model or engine: min, median and max latency", cli_bench_help,
      cli_bench_main},
+    {"refit", "give an engine file new weights from an ONNX model or safetensors checkpoint",
+     cli_refit_help, cli_refit_main},
 };
 
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
@@ -52,6 +54,7 @@ static void print_main_help(FILE *f) {
           "  anvil inspect model.anvil\n"
           "  anvil run model.anvil -i input=x.npy -o out/\n"
           "  anvil bench model.onnx --threads 2 --runs 100\n"
+          "  anvil refit model.anvil new_weights.safetensors -o model.new.anvil\n"
           "\n",
           f);
     fputs(cli_exit_codes_help, f);

@@ -1,0 +1,191 @@
+/*
+ * test_cli_refit.c — `anvil refit` of the built tool (ANVIL_CLI_PATH), run as a user would on
+ * MobileNetV2 from ANVIL_SHARED_DIR/models: compile v1, refit it from v2.onnx and check its
+ * output against the stored v2 reference; a stripped engine refitted in place; a source with
+ * missing weights (exit 1, nothing written); usage errors (exit 2). Skipped (77) without the
+ * shared folder.
+ */
+#include "anvil.h"
+#include "check.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef ANVIL_CLI_PATH
+#define ANVIL_CLI_PATH "build/anvil"
+#endif
+
+#define MODEL_DIR ANVIL_SHARED_DIR "/models/mobilenet_v2"
+#define INPUT MODEL_DIR "/input_0.npy"
+#define OTHER_CHECKPOINT ANVIL_SHARED_DIR "/models/transformer_enc/v1.safetensors"
+
+static char out_buf[1 << 17];
+
+/* Runs `anvil <args>`; keeps stdout (or stderr when want_stderr) in out_buf; returns the exit
+ * code, -1 when it did not exit normally. */
+static int run_cli(const char *args, bool want_stderr) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "OMP_WAIT_POLICY=passive '%s' %s %s", ANVIL_CLI_PATH, args,
+             want_stderr ? "2>&1 >/dev/null" : "2>/dev/null");
+    out_buf[0] = '\0';
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t len = 0, n;
+    while ((n = fread(out_buf + len, 1, sizeof out_buf - 1 - len, p)) > 0) len += n;
+    out_buf[len] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Runs `engine` on the stored input with the tool and compares output 0 with `reference`
+ * at 1e-4 of its largest magnitude. */
+static void check_engine_output(const char *engine, const char *tmp, const char *reference) {
+    char args[8192], path[512];
+    snprintf(args, sizeof args, "run '%s' -i '" INPUT "' -o '%s/out'", engine, tmp);
+    CHECK_EQ(run_cli(args, false), 0);
+    snprintf(path, sizeof path, "%s/out/output.npy", tmp);
+    anvil_tensor_list *got = NULL, *ref = NULL;
+    CHECK_OK(anvil_npy_read(path, &got));
+    CHECK_OK(anvil_npy_read(reference, &ref));
+    const anvil_tensor *a = got ? anvil_tensor_list_get(got, 0) : NULL;
+    const anvil_tensor *b = ref ? anvil_tensor_list_get(ref, 0) : NULL;
+    CHECK(a && b && a->dtype == ANVIL_DTYPE_F32 && a->bytes == b->bytes && a->bytes > 0);
+    if (a && b && a->dtype == ANVIL_DTYPE_F32 && a->bytes == b->bytes) {
+        const float *x = a->data, *y = b->data;
+        double max_err = 0, max_ref = 0;
+        for (size_t i = 0; i < a->bytes / 4; i++) {
+            double e = fabs((double)x[i] - (double)y[i]);
+            if (!(e <= max_err)) max_err = e;
+            if (fabs((double)y[i]) > max_ref) max_ref = fabs((double)y[i]);
+        }
+        CHECK(max_ref > 0);
+        if (!(max_err <= 1e-4 * max_ref))
+            fprintf(stderr, "%s vs %s: max error %g, max |ref| %g\n", engine, reference, max_err,
+                    max_ref);
+        CHECK(max_err <= 1e-4 * max_ref);
+    }
+    anvil_tensor_list_destroy(got);
+    anvil_tensor_list_destroy(ref);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/out", tmp);
+    rmdir(path);
+}
+
+static void check_usage(const char *engine) {
+    char args[8192];
+    CHECK_EQ(run_cli("refit --help", false), 0);
+    CHECK_CONTAINS(out_buf, "USAGE");
+    CHECK_CONTAINS(out_buf, "--check-finite");
+    CHECK_CONTAINS(out_buf, "EXIT CODES");
+    CHECK_EQ(run_cli("--help", false), 0);
+    CHECK_CONTAINS(out_buf, "refit");
+    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.onnx'", engine);
+    CHECK_EQ(run_cli(args, true), 2);
+    CHECK_CONTAINS(out_buf, "-o");
+    snprintf(args, sizeof args, "refit '%s' -o /tmp/never.anvil", engine);
+    CHECK_EQ(run_cli(args, true), 2);
+    CHECK_CONTAINS(out_buf, "SOURCE");
+    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.onnx' -o a --in-place", engine);
+    CHECK_EQ(run_cli(args, true), 2);
+    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.onnx' -o a --nosuch", engine);
+    CHECK_EQ(run_cli(args, true), 2);
+}
+
+/* v1 engine + v2 weights must compute what the v2 model computes. */
+static void check_refit_v2(const char *engine, const char *tmp) {
+    char args[8192], out[512];
+    snprintf(out, sizeof out, "%s/v2.anvil", tmp);
+    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.onnx' -o '%s' --check-finite",
+             engine, out);
+    CHECK_EQ(run_cli(args, false), 0);
+    CHECK_CONTAINS(out_buf, "repacked");
+    CHECK_CONTAINS(out_buf, " ms");
+    CHECK_CONTAINS(out_buf, out);
+    anvil_engine *e = NULL;
+    CHECK_OK(anvil_engine_load(out, &e));
+    if (e) {
+        char count[64];
+        snprintf(count, sizeof count, "sources      %zu\n", anvil_engine_refit_source_count(e));
+        CHECK(anvil_engine_refit_source_count(e) > 0);
+        CHECK_CONTAINS(out_buf, count);
+    }
+    anvil_engine_destroy(e);
+    check_engine_output(out, tmp, MODEL_DIR "/v2.output_0.npy");
+    /* The input engine is left as it was: it still computes v1. */
+    check_engine_output(engine, tmp, MODEL_DIR "/v1.output_0.npy");
+    unlink(out);
+}
+
+/* A stripped engine gets its weights from a refit in place, from a model without .onnx. */
+static void check_stripped_in_place(const char *tmp) {
+    char args[8192], engine[512], model[512];
+    snprintf(engine, sizeof engine, "%s/stripped.anvil", tmp);
+    snprintf(model, sizeof model, "%s/model.bin", tmp);
+    snprintf(args, sizeof args, "cp '" MODEL_DIR "/v2.onnx' '%s'", model);
+    CHECK_EQ(system(args), 0);
+    snprintf(args, sizeof args, "compile '" MODEL_DIR "/v1.onnx' -o '%s' --stripped "
+             "--no-autotune --threads 2", engine);
+    CHECK_EQ(run_cli(args, false), 0);
+    snprintf(args, sizeof args, "refit '%s' '%s' --in-place", engine, model);
+    CHECK_EQ(run_cli(args, false), 0);
+    CHECK_CONTAINS(out_buf, "ONNX model");
+    CHECK_CONTAINS(out_buf, "in place");
+    check_engine_output(engine, tmp, MODEL_DIR "/v2.output_0.npy");
+    unlink(engine);
+    unlink(model);
+}
+
+/* A checkpoint of another model: exit 1, the message names a missing weight, nothing written. */
+static void check_missing_weights(const char *engine, const char *tmp) {
+    char args[8192], out[512];
+    snprintf(out, sizeof out, "%s/never.anvil", tmp);
+    snprintf(args, sizeof args, "refit '%s' '" OTHER_CHECKPOINT "' -o '%s'", engine, out);
+    CHECK_EQ(run_cli(args, true), 1);
+    CHECK_CONTAINS(out_buf, "anvil: not found: ");
+    CHECK_CONTAINS(out_buf, "missing");
+    anvil_engine *e = NULL;
+    anvil_tensor_desc d;
+    CHECK_OK(anvil_engine_load(engine, &e));
+    if (e && anvil_engine_refit_source(e, 0, &d) == ANVIL_OK) {
+        char name[512];
+        snprintf(name, sizeof name, "'%s'", d.name);
+        CHECK_CONTAINS(out_buf, name);
+    }
+    anvil_engine_destroy(e);
+    CHECK(access(out, F_OK) != 0);
+    snprintf(args, sizeof args, "refit '%s' '%s/nosuch.safetensors' -o '%s'", engine, tmp, out);
+    CHECK_EQ(run_cli(args, true), 1);
+    CHECK(access(out, F_OK) != 0);
+}
+
+int main(void) {
+    if (access(ANVIL_CLI_PATH, X_OK) != 0) {
+        fprintf(stderr, "CLI not built at %s\n", ANVIL_CLI_PATH);
+        return 1;
+    }
+    if (access(MODEL_DIR "/v1.onnx", R_OK) != 0 || access(OTHER_CHECKPOINT, R_OK) != 0) {
+        printf("%s missing: skipped\n", MODEL_DIR);
+        return 77;
+    }
+    char tmp[] = "/tmp/anvil_test_cli_refit_XXXXXX";
+    if (!mkdtemp(tmp)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    char args[8192], engine[512];
+    snprintf(engine, sizeof engine, "%s/v1.anvil", tmp);
+    snprintf(args, sizeof args, "compile '" MODEL_DIR "/v1.onnx' -o '%s' --threads 2", engine);
+    CHECK_EQ(run_cli(args, false), 0);
+    check_usage(engine);
+    check_refit_v2(engine, tmp);
+    check_stripped_in_place(tmp);
+    check_missing_weights(engine, tmp);
+    unlink(engine);
+    rmdir(tmp);
+    return check_exit();
+}
