@@ -7,6 +7,7 @@
  */
 #include "anvil.h"
 #include "check.h"
+#include "cli_runner.h"
 
 #include "../tools/anvil/cli_engine.c"
 #include "../tools/anvil/cli_util.c"
@@ -15,31 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef ANVIL_CLI_PATH
-#define ANVIL_CLI_PATH "build/anvil"
-#endif
-
 #define MODEL_DIR ANVIL_SHARED_DIR "/models/mobilenet_v2"
 #define MODEL MODEL_DIR "/v1.onnx"
 #define INPUT MODEL_DIR "/input_0.npy"
-
-static char out_buf[1 << 17];
-
-/* Runs `anvil <args>`; keeps stdout (or stderr when want_stderr) in out_buf; returns the exit
- * code, -1 when it did not exit normally. */
-static int run_cli(const char *args, bool want_stderr) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' %s %s", ANVIL_CLI_PATH, args,
-             want_stderr ? "2>&1 >/dev/null" : "2>/dev/null");
-    out_buf[0] = '\0';
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t len = 0, n;
-    while ((n = fread(out_buf + len, 1, sizeof out_buf - 1 - len, p)) > 0) len += n;
-    out_buf[len] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 static void check_parsers(void) {
     int32_t rank = -1;

@@ -5,35 +5,13 @@
  */
 #include "check.h"
 #include "ops/op.h"
+#define ONE_NODE_NAME "node_x"
+#include "one_node.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
-/* A one-node graph; inputs named i0.., outputs o0..; absent_mask bit k omits input k. */
-typedef struct one_node {
-    anvil__graph *g;
-    int32_t id;
-} one_node;
-
-static one_node mk_node(const char *op, int32_t n_in, int32_t n_out, unsigned absent_mask) {
-    one_node r = {anvil__graph_new(NULL), -1};
-    int32_t ins[8], outs[4];
-    char name[16];
-    for (int32_t i = 0; i < n_in; i++) {
-        ins[i] = -1;
-        if (absent_mask & (1u << i)) continue;
-        snprintf(name, sizeof name, "i%d", (int)i);
-        anvil__graph_add_value(r.g, name, &ins[i]);
-    }
-    for (int32_t i = 0; i < n_out; i++) {
-        snprintf(name, sizeof name, "o%d", (int)i);
-        anvil__graph_add_value(r.g, name, &outs[i]);
-    }
-    anvil__graph_add_node(r.g, "node_x", op, "", ins, n_in, outs, n_out, &r.id);
-    r.g->nodes[r.id].op = anvil__op_find(op, "");
-    return r;
-}
 
 static void attr_f(one_node *n, const char *name, double v) {
     anvil__attr *a;
