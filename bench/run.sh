@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench/run.sh BUILD_DIR — what `make bench` runs after building: installs ONNX Runtime for node
 # into bench/node_modules when missing (npm, the version bench/package.json pins), then runs
-# bench/driver.js on every ../shared/models/*/v1.onnx with BUILD_DIR/bench/bench_engine.
+# bench/driver.js on every ../shared/models/*/v1.onnx with BUILD_DIR/bench/bench_engine (the
+# latency table) and BUILD_DIR/bench/bench_refit (the refit table).
 # Settings: ANVIL_SHARED (default ../shared), and the BENCH_* variables driver.js lists.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,11 +10,14 @@ BUILD=${1:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 SHARED=${ANVIL_SHARED:-$ROOT/../shared}
 ENGINE=$BUILD/bench/bench_engine
+REFIT=$BUILD/bench/bench_refit
 
 for tool in node npm; do
   command -v $tool >/dev/null 2>&1 || { echo "bench: '$tool' is needed (apt-get install nodejs npm)" >&2; exit 1; }
 done
-[ -x "$ENGINE" ] || { echo "bench: $ENGINE is missing; run 'make bench' (it builds first)" >&2; exit 1; }
+for exe in "$ENGINE" "$REFIT"; do
+  [ -x "$exe" ] || { echo "bench: $exe is missing; run 'make bench' (it builds first)" >&2; exit 1; }
+done
 
 cd "$ROOT/bench"
 if [ ! -f node_modules/onnxruntime-node/package.json ]; then
@@ -27,4 +31,4 @@ fi
 
 set -- "$SHARED"/models/*/v1.onnx
 [ -f "$1" ] || { echo "bench: no models in $SHARED/models/*/v1.onnx" >&2; exit 1; }
-exec node driver.js --engine "$ENGINE" "$@"
+exec node driver.js --engine "$ENGINE" --refit "$REFIT" "$@"

@@ -413,19 +413,108 @@ typedef struct anvil_refit_source {
     size_t n_tensors;
 } anvil_refit_source;
 
+/* ---------------------------------------------------------------------------------------------
+ * Name maps: how each ONNX initializer is computed from a checkpoint's tensors when the names
+ * differ (PyTorch state-dict names vs. exporter-renamed initializers such as `onnx::Conv_538`
+ * that hold a BatchNorm folded into the conv). Built once by matching content against the
+ * checkpoint the model was exported from; stored in the engine so later checkpoints in
+ * state-dict names refit directly.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct anvil_name_map anvil_name_map;
+
+typedef enum anvil_map_kind {
+    ANVIL_MAP_IDENTITY = 0,            /* onnx = ckpt[sources[0]] */
+    ANVIL_MAP_TRANSPOSE = 1,           /* onnx = ckpt[sources[0]].transpose(perm) */
+    ANVIL_MAP_CONV_BN_FOLD_WEIGHT = 2, /* s = gamma / sqrt(var + eps); onnx = W * s (per out ch.)
+                                          sources: W, gamma, beta, mean, var */
+    ANVIL_MAP_CONV_BN_FOLD_BIAS = 3,   /* onnx = beta + (b - mean) * s; sources: b or "" (no
+                                          conv bias: 0), gamma, beta, mean, var */
+    ANVIL_MAP_KIND_COUNT
+} anvil_map_kind;
+
+/* One entry: the ONNX initializer `onnx` and its recipe over checkpoint tensors. Strings are
+ * owned by the map. */
+typedef struct anvil_map_entry {
+    const char *onnx;
+    anvil_map_kind kind;
+    int32_t n_sources;
+    const char *sources[5];
+    int32_t rank;            /* TRANSPOSE: rank of perm */
+    int32_t perm[ANVIL_MAX_RANK];
+    double eps;              /* BN folds */
+} anvil_map_entry;
+
+typedef struct anvil_map_options {
+    double tolerance; /* default 1e-6: a candidate matches when max|a-b| <= tolerance * max|b|
+                         (BN folds computed in another order differ in the last bits) */
+} anvil_map_options;
+anvil_map_options anvil_map_options_default(void);
+
+/* Matches every initializer of `model` to tensors of `checkpoint` by content: exact, transposed,
+ * or a BatchNorm folded into a preceding Conv/Gemm (eps searched among common values).
+ * Initializers that already exist in the checkpoint under their own name with equal content
+ * are identity entries. Initializers nothing matches are left out of the map (they are listed
+ * by anvil_name_map_unmatched). Errors: OUT_OF_MEMORY, INVALID_ARGUMENT. */
+anvil_status anvil_name_map_build(const anvil_model *model, const anvil_safetensors *checkpoint,
+                                  const anvil_map_options *options, anvil_name_map **out);
+/* JSON file: {"format": "anvil-name-map", "version": 1, "initializers": [{"onnx": ...,
+ * "kind": "identity" | "transpose" | "conv_bn_fold_weight" | "conv_bn_fold_bias",
+ * "sources": [...], "perm": [...], "eps": ...}, ...], "unmatched": [...]}. Loading checks
+ * every field (PARSE_ERROR naming the entry and the field). */
+anvil_status anvil_name_map_load(const char *path, anvil_name_map **out);
+anvil_status anvil_name_map_load_memory(const void *data, size_t size, anvil_name_map **out);
+anvil_status anvil_name_map_save(const anvil_name_map *map, const char *path);
+void anvil_name_map_destroy(anvil_name_map *map);
+size_t anvil_name_map_count(const anvil_name_map *map);
+/* Borrowed, valid until the map is destroyed. */
+anvil_status anvil_name_map_entry(const anvil_name_map *map, size_t index, anvil_map_entry *out);
+/* Entry for an ONNX initializer name; NOT_FOUND if the map has none. */
+anvil_status anvil_name_map_find(const anvil_name_map *map, const char *onnx,
+                                 anvil_map_entry *out);
+size_t anvil_name_map_unmatched_count(const anvil_name_map *map);
+const char *anvil_name_map_unmatched(const anvil_name_map *map, size_t index);
+
+/* Stores a copy of `map` in the engine (replacing any): refits then accept checkpoints in the
+ * map's source names, and engine files keep it. NULL removes it. */
+anvil_status anvil_engine_set_name_map(anvil_engine *engine, const anvil_name_map *map);
+/* The engine's map (borrowed from the engine), NULL if none. */
+const anvil_name_map *anvil_engine_name_map(const anvil_engine *engine);
+
 typedef struct anvil_refit_options {
     int32_t in_place;     /* default 0: *out is a new engine sharing nothing mutable with the
                              original, which stays unchanged. 1: the engine itself takes the
                              new weights (*out is the same engine). */
     int32_t check_finite; /* default 0: 1 refuses NaN/inf in float sources (names them) */
+    /* Name map (borrowed for the call) used to find source weights the source lacks under
+     * their own name; NULL: the engine's own map (anvil_engine_set_name_map), if any. */
+    const anvil_name_map *name_map;
+    /* verify: with n_verify_inputs > 0, the refitted weights are first run on these inputs
+     * (borrowed, as for anvil_engine_run) both by the engine and by the reference interpreter
+     * on the engine's graph with unpacked weights; an output whose max |engine - reference|
+     * exceeds verify_tolerance * max |reference| makes the refit fail with OUT_OF_RANGE naming
+     * the worst output and its error, and nothing changes. */
+    const anvil_tensor *verify_inputs;
+    size_t n_verify_inputs;
+    double verify_tolerance; /* default 1e-4 */
+    /* With verify failing and fallback_compile = 1 and a source of kind FROM_MODEL, the source
+     * model is compiled afresh with the engine's compile options instead; *out is then a new
+     * engine (even with in_place) and the report says so. */
+    int32_t fallback_compile;
 } anvil_refit_options;
 anvil_refit_options anvil_refit_options_default(void);
 
 /* What a refit did. */
 typedef struct anvil_refit_report {
-    size_t sources;        /* source weights read */
-    size_t bytes_packed;   /* slot bytes rebuilt */
+    size_t sources;         /* source weights of the engine */
+    size_t bytes_packed;    /* slot bytes rebuilt (slots whose sources all kept their content
+                               hash are shared with the previous weight set, not rebuilt) */
     double seconds;
+    size_t sources_changed; /* sources whose content hash differs from the current set's */
+    size_t sources_mapped;  /* sources computed through the name map */
+    size_t slots_rebuilt;
+    size_t bytes_total;     /* bytes of all slots */
+    double verify_error;    /* worst max|engine - ref| / max|ref| over outputs (0 without verify) */
+    int32_t recompiled;     /* 1: verify failed and fallback_compile compiled the model */
 } anvil_refit_report;
 
 /* Refits `engine` from `source`. On success *out is the refitted engine (see in_place) and
@@ -442,6 +531,16 @@ anvil_status anvil_engine_refit(anvil_engine *engine, const anvil_refit_source *
 size_t anvil_engine_refit_source_count(const anvil_engine *engine);
 anvil_status anvil_engine_refit_source(const anvil_engine *engine, size_t index,
                                        anvil_tensor_desc *out);
+/* Which refittable source weights `source` lacks (after the name map: options may be NULL).
+ * *out (destroy with anvil_string_list_destroy) lists their names; empty when complete. */
+typedef struct anvil_string_list anvil_string_list;
+size_t anvil_string_list_count(const anvil_string_list *list);
+const char *anvil_string_list_get(const anvil_string_list *list, size_t index);
+void anvil_string_list_destroy(anvil_string_list *list);
+anvil_status anvil_engine_refit_missing(const anvil_engine *engine,
+                                        const anvil_refit_source *source,
+                                        const anvil_refit_options *options,
+                                        anvil_string_list **out);
 
 #ifdef __cplusplus
 }

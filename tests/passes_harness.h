@@ -140,67 +140,10 @@ static inline double rel_error(const anvil__tensor *a, const anvil__tensor *b) {
     return err / scale;
 }
 
-/* Expands the post-ops of every node of a copy of `run` back into plain nodes, so the
- * interpreter can run it. Follows the conventions of passes.h. */
-static inline int32_t unfuse_step(anvil__graph *g, const anvil__post_op *p, const int32_t *extra,
-                                  int32_t in, const char *out, int k) {
-    char name[600];
-    snprintf(name, sizeof name, "%.500s__post%d", out, k);
-    if (p->op == ANVIL_OP_Add) return node(g, "Add", out, 2, in, extra[p->input]);
-    if (p->op == ANVIL__POST_SILU) {
-        int32_t s = node(g, "Sigmoid", name, 1, in);
-        return node(g, "Mul", out, 2, in, s);
-    }
-    const char *op = anvil__op_get(p->op)->name;
-    if (p->op == ANVIL_OP_Clip) {
-        snprintf(name, sizeof name, "%.500s__min%d", out, k);
-        int32_t lo = scalar(g, name, p->alpha);
-        snprintf(name, sizeof name, "%.500s__max%d", out, k);
-        int32_t hi = scalar(g, name, p->beta);
-        return node(g, op, out, 3, in, lo, hi);
-    }
-    int32_t v = node(g, op, out, 1, in);
-    if (p->op == ANVIL_OP_LeakyRelu || p->op == ANVIL_OP_Elu) attr_f(g, "alpha", p->alpha);
-    if (p->op == ANVIL_OP_HardSigmoid) {
-        attr_f(g, "alpha", p->alpha);
-        attr_f(g, "beta", p->beta);
-    }
-    if (p->op == ANVIL_OP_Gelu && p->alpha == 1) {
-        anvil__attr *a = attr(g, "approximate", ANVIL_ATTR_STRING);
-        a->s = anvil__strdup("tanh");
-        a->s_len = 4;
-    }
-    return v;
-}
-
+/* A copy of `run` with its post-ops expanded into plain nodes (the interpreter can run it). */
 static inline anvil__graph *unfuse(const anvil__graph *run) {
-    anvil__graph *g;
-    CHECK_OK(anvil__pass_clone_graph(run, NULL, true, &g));
-    int32_t n_nodes = g->n_nodes;
-    for (int32_t ni = 0; ni < n_nodes; ni++) {
-        if (!g->nodes[ni].n_post) continue;
-        anvil__node saved = g->nodes[ni];
-        int32_t extra[16], own = saved.n_inputs;
-        for (int32_t i = 0; i < saved.n_inputs && i < 16; i++)
-            extra[i] = saved.inputs[i];
-        for (int32_t p = 0; p < saved.n_post; p++)
-            if (saved.post[p].input >= 0 && saved.post[p].input < own) own = saved.post[p].input;
-        char out[512], pre[600];
-        snprintf(out, sizeof out, "%s", g->values[saved.outputs[0]].name);
-        int32_t cur;
-        snprintf(pre, sizeof pre, "%s__pre", out);
-        CHECK_OK(anvil__graph_add_value(g, pre, &cur));
-        g->nodes[ni].outputs[0] = cur;
-        g->values[cur].producer = ni;
-        g->nodes[ni].n_inputs = own;
-        g->nodes[ni].n_post = 0;
-        for (int k = 0; k < saved.n_post; k++) {
-            char next[600];
-            snprintf(next, sizeof next, "%s__step%d", out, k);
-            cur = unfuse_step(g, &saved.post[k], extra, cur, k + 1 == saved.n_post ? out : next, k);
-        }
-    }
-    CHECK_OK(anvil__graph_toposort(g));
+    anvil__graph *g = NULL;
+    CHECK_OK(anvil__pass_unfuse(run, &g));
     return g;
 }
 

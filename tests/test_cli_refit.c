@@ -2,8 +2,10 @@
  * test_cli_refit.c — `anvil refit` of the built tool (ANVIL_CLI_PATH), run as a user would on
  * MobileNetV2 from ANVIL_SHARED_DIR/models: compile v1, refit it from v2.onnx and check its
  * output against the stored v2 reference; a stripped engine refitted in place; a source with
- * missing weights (exit 1, nothing written); usage errors (exit 2). Skipped (77) without the
- * shared folder.
+ * missing weights (exit 1, nothing written); usage errors (exit 2); --verify (passes, or with
+ * a tolerance no kernel meets fails and writes nothing); --map with the PyTorch state dict
+ * (the map stored in the engine, so the next refit needs no --map); a refit with unchanged
+ * weights repacks nothing. Skipped (77) without the shared folder.
  */
 #include "anvil.h"
 #include "check.h"
@@ -73,6 +75,61 @@ static void check_usage(const char *engine) {
     CHECK_EQ(run_cli(args, true), 2);
     snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.onnx' -o a --nosuch", engine);
     CHECK_EQ(run_cli(args, true), 2);
+    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.onnx' -o a --tolerance -1", engine);
+    CHECK_EQ(run_cli(args, true), 2);
+    CHECK_CONTAINS(out_buf, "--tolerance");
+}
+
+/* --verify passes within the default tolerance and prints the error; beyond a tolerance no
+ * float kernel meets it fails (exit 1) naming the output, and writes nothing. */
+static void check_verify(const char *engine, const char *tmp) {
+    char args[8192], out[512];
+    snprintf(out, sizeof out, "%s/verified.anvil", tmp);
+    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.onnx' -o '%s' --verify '" INPUT
+             "'", engine, out);
+    CHECK_EQ(run_cli(args, false), 0);
+    CHECK_CONTAINS(out_buf, "verified");
+    check_engine_output(out, tmp, MODEL_DIR "/v2.output_0.npy");
+    unlink(out);
+    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.onnx' -o '%s' --verify input='"
+             INPUT "' --tolerance 1e-12", engine, out);
+    CHECK_EQ(run_cli(args, true), 1);
+    CHECK_CONTAINS(out_buf, "'output'");
+    CHECK_CONTAINS(out_buf, "rolled back");
+    CHECK(access(out, F_OK) != 0);
+    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.onnx' -o '%s' --verify nosuch='"
+             INPUT "'", engine, out);
+    CHECK_EQ(run_cli(args, true), 2);
+    CHECK(access(out, F_OK) != 0);
+}
+
+/* The shared v2.safetensors is a PyTorch state dict: BatchNorm unfolded, other names. With the
+ * map from `anvil map` the engine takes it; the map is stored, so the written engine refits
+ * from the v1 state dict without --map, and a refit with the same weights repacks nothing. */
+static void check_map(const char *engine, const char *tmp) {
+    char args[8192], out[512], map[512];
+    snprintf(out, sizeof out, "%s/mapped.anvil", tmp);
+    snprintf(map, sizeof map, "%s/map.json", tmp);
+    snprintf(args, sizeof args, "map '" MODEL_DIR "/v1.onnx' '" MODEL_DIR "/v1.safetensors' "
+             "-o '%s'", map);
+    CHECK_EQ(run_cli(args, false), 0);
+    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.safetensors' -o '%s'", engine, out);
+    CHECK_EQ(run_cli(args, true), 1); /* without the map the names do not match */
+    CHECK_CONTAINS(out_buf, "does not use");
+    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.safetensors' -o '%s' --map '%s'",
+             engine, out, map);
+    CHECK_EQ(run_cli(args, false), 0);
+    CHECK_CONTAINS(out_buf, "through the name map");
+    check_engine_output(out, tmp, MODEL_DIR "/v2.output_0.npy");
+    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v1.safetensors' --in-place", out);
+    CHECK_EQ(run_cli(args, false), 0);
+    check_engine_output(out, tmp, MODEL_DIR "/v1.output_0.npy");
+    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v1.onnx' --in-place", out);
+    CHECK_EQ(run_cli(args, false), 0);
+    CHECK_CONTAINS(out_buf, " 0 changed");
+    CHECK_CONTAINS(out_buf, "repacked     0 B");
+    unlink(out);
+    unlink(map);
 }
 
 /* v1 engine + v2 weights must compute what the v2 model computes. */
@@ -89,7 +146,8 @@ static void check_refit_v2(const char *engine, const char *tmp) {
     CHECK_OK(anvil_engine_load(out, &e));
     if (e) {
         char count[64];
-        snprintf(count, sizeof count, "sources      %zu\n", anvil_engine_refit_source_count(e));
+        size_t n = anvil_engine_refit_source_count(e);
+        snprintf(count, sizeof count, "sources      %zu (%zu changed", n, n); /* all differ */
         CHECK(anvil_engine_refit_source_count(e) > 0);
         CHECK_CONTAINS(out_buf, count);
     }
@@ -164,6 +222,8 @@ int main(void) {
     check_refit_v2(engine, tmp);
     check_stripped_in_place(tmp);
     check_missing_weights(engine, tmp);
+    check_verify(engine, tmp);
+    check_map(engine, tmp);
     unlink(engine);
     rmdir(tmp);
     return check_exit();

@@ -3,84 +3,11 @@
  * allocation failure at every allocation leave the engine bit-identical; a stripped engine
  * refits to the full one; refits alternating under concurrent runs give only v1 or v2 outputs. */
 #include "check.h"
-#include "api/model.h"
-#include "engine/engine_internal.h"
+#include "refit_helpers.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
-
-static anvil_model *load(const char *name, const char *file) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/models/%s/%s", ANVIL_SHARED_DIR, name, file);
-    anvil_model *m = NULL;
-    CHECK_OK(anvil_model_load(path, &m));
-    return m;
-}
-
-static anvil_tensor_list *read_npy(const char *name, const char *file) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/models/%s/%s", ANVIL_SHARED_DIR, name, file);
-    anvil_tensor_list *l = NULL;
-    CHECK_OK(anvil_npy_read(path, &l));
-    return l;
-}
-
-static anvil_engine *compile(const anvil_model *m) {
-    anvil_compile_options o = anvil_compile_options_default();
-    o.autotune = 0; /* the same tactics (and packed layouts) for v1 and v2 */
-    anvil_engine *e = NULL;
-    CHECK_OK(anvil_engine_compile(m, &o, &e));
-    return e;
-}
-
-static anvil_tensor_list *run(const anvil_engine *e, const anvil_tensor_list *in) {
-    anvil_context *c = NULL;
-    anvil_tensor_list *out = NULL;
-    CHECK_OK(anvil_context_create(e, &c));
-    if (c) CHECK_OK(anvil_engine_run(c, anvil_tensor_list_get(in, 0), 1, &out));
-    anvil_context_destroy(c);
-    return out;
-}
-
-static bool same_outputs(const anvil_tensor_list *a, const anvil_tensor_list *b) {
-    if (!a || !b || anvil_tensor_list_count(a) != anvil_tensor_list_count(b)) return false;
-    for (size_t i = 0; i < anvil_tensor_list_count(a); i++) {
-        const anvil_tensor *x = anvil_tensor_list_get(a, i), *y = anvil_tensor_list_get(b, i);
-        if (x->bytes != y->bytes || memcmp(x->data, y->data, x->bytes) != 0) return false;
-    }
-    return true;
-}
-
-/* Every stored slot of a equals b's, byte for byte (CPU backend: slots are host memory). */
-static void check_same_slots(const anvil_engine *a, const anvil_engine *b) {
-    anvil__weight_set *x = anvil__weights_acquire(a), *y = anvil__weights_acquire(b);
-    CHECK(x && y);
-    int differ = 0, stored = 0;
-    if (x && y) CHECK_EQ(x->n_slots, y->n_slots);
-    for (int32_t i = 0; x && y && i < x->n_slots && i < y->n_slots; i++) {
-        if (!x->slots[i] && !y->slots[i]) continue;
-        stored++;
-        differ += !x->slots[i] || !y->slots[i] || x->slot_bytes[i] != y->slot_bytes[i] ||
-                  memcmp(x->slots[i], y->slots[i], x->slot_bytes[i]) != 0;
-    }
-    CHECK(stored > 0);
-    CHECK_EQ(differ, 0);
-    anvil__weights_release(a, x);
-    anvil__weights_release(b, y);
-}
-
-static void check_near_ref(const anvil_tensor_list *got, const anvil_tensor_list *want) {
-    const anvil_tensor *g = anvil_tensor_list_get(got, 0), *w = anvil_tensor_list_get(want, 0);
-    CHECK(g && w && g->bytes == w->bytes);
-    if (!g || !w || g->bytes != w->bytes) return;
-    double m = 0, d = 0;
-    for (size_t i = 0; i < w->bytes / 4; i++) {
-        m = fmax(m, fabs(((float *)w->data)[i]));
-        d = fmax(d, fabs((double)((float *)w->data)[i] - ((float *)g->data)[i]));
-    }
-    CHECK(d <= 1e-4 * m);
-}
 
 static double now(void) {
     struct timespec ts;
@@ -160,28 +87,6 @@ static void test_exact(const char *name) {
     anvil_tensor_list_destroy(want2);
     anvil_model_destroy(m1);
     anvil_model_destroy(m2);
-}
-
-/* The engine's sources as named tensors viewing the model's initializers. */
-static anvil_tensor *sources_of(const anvil_engine *e, const anvil_model *m, size_t *n) {
-    *n = anvil_engine_refit_source_count(e);
-    anvil_tensor *t = calloc(*n + 1, sizeof *t);
-    const anvil__graph *g = m->graph;
-    for (size_t i = 0; t && i < *n; i++) {
-        anvil_tensor_desc d;
-        CHECK_OK(anvil_engine_refit_source(e, i, &d));
-        int32_t v = anvil__graph_find(g, d.name);
-        CHECK(v >= 0 && g->values[v].init >= 0);
-        if (v < 0 || g->values[v].init < 0) continue;
-        const anvil__tensor *it = &g->inits[g->values[v].init].t;
-        t[i].name = d.name;
-        t[i].dtype = it->dtype;
-        t[i].rank = it->rank;
-        memcpy(t[i].dims, it->dims, sizeof t[i].dims);
-        t[i].data = it->data;
-        t[i].bytes = it->bytes;
-    }
-    return t;
 }
 
 /* Index of the first rank-4 f32 source (a conv weight). */

@@ -86,6 +86,9 @@ typedef struct anvil__backend {
     anvil_status (*reorder)(void *ctx, const anvil__tensor *shape, const anvil__layout *from,
                             const void *src, const anvil__layout *to, void *dst);
 
+    /* Whether alloc() returns host memory the CPU can write directly (weight sets are then
+     * built in place instead of staged on the host and copied). */
+    bool host_memory;
     /* Device memory (host memory for the CPU backend). */
     void *(*alloc)(void *ctx, size_t bytes);
     void (*free)(void *ctx, void *p);

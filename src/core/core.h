@@ -92,6 +92,10 @@ void anvil__convert_cast(anvil_dtype to, void *dst, anvil_dtype from, const void
 const char *anvil__shape_str(int32_t rank, const int64_t *dims, char *buf, size_t size);
 #define ANVIL_SHAPE_STR_MAX 200
 
+/* String lists (public type anvil_string_list): growable, strings copied. */
+anvil_string_list *anvil__string_list_new(void);
+anvil_status anvil__string_list_add(anvil_string_list *list, const char *s);
+
 /* Tensor lists (public type anvil_tensor_list). */
 struct anvil_tensor_list {
     size_t count;

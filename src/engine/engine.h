@@ -13,17 +13,31 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+/* A loaded engine file whose slots are used in place; lives while any slot views it. */
+typedef struct anvil__shared_file {
+    atomic_int refs;
+    anvil__mapping mapping;
+} anvil__shared_file;
+
+/* One slot's bytes, shared by every weight set whose sources for that slot kept their content
+ * (a partial refit shares what it did not rebuild): backend memory, or a view into `file`. */
+typedef struct anvil__slot_buf {
+    atomic_int refs;
+    void *data;
+    anvil__shared_file *file; /* non-NULL: data views this file (not backend memory) */
+} anvil__slot_buf;
+
 /* The bytes of every slot, in backend memory. Reference-counted: a run holds the set it
  * started with, so a refit can swap in a new set without pausing inference. */
 typedef struct anvil__weight_set {
     atomic_int refs;
     int32_t n_slots;
-    void **slots;         /* backend memory per slot (or views into `file` for a loaded engine) */
+    void **slots;           /* slots[i] == bufs[i]->data; NULL for slots the plan never reads */
     size_t *slot_bytes;
-    bool *slot_owned;     /* slots[i] allocated with backend->free-able memory */
-    uint64_t *source_hashes; /* xxh3 of each source weight the set was built from */
+    anvil__slot_buf **bufs; /* reference-counted owner of each slot's bytes */
+    uint64_t *source_hashes; /* XXH3 of each source weight the set was built from; NULL when
+                                unknown (an engine file without them): a refit rebuilds all */
     int32_t n_sources;
-    anvil__mapping file;  /* engine file mapping the slots may point into */
 } anvil__weight_set;
 
 struct anvil_engine {
@@ -40,14 +54,27 @@ struct anvil_engine {
     anvil__weight_set *current;
     pthread_mutex_t lock;
     double compile_seconds;
+    anvil_name_map *name_map; /* checkpoint names → source weights (NULL: none) */
 };
 
 /* Acquire/release a reference to the engine's current weight set (NULL if stripped). */
 anvil__weight_set *anvil__weights_acquire(const anvil_engine *e);
 void anvil__weights_release(const anvil_engine *e, anvil__weight_set *set);
 
-/* Evaluates the weight graph on source tensors (in weights->inputs order) into a new set. */
+/* What building a weight set did. */
+typedef struct anvil__build_stats {
+    size_t sources_changed; /* sources whose hash differs from the base set's */
+    size_t slots_rebuilt;
+    size_t bytes_rebuilt;
+} anvil__build_stats;
+
+/* Evaluates the weight graph on source tensors (in weights->inputs order) into a new set.
+ * With a base set that knows its sources' hashes, slots none of whose sources changed are
+ * shared with it instead of rebuilt (only the recipe nodes feeding changed slots run). */
 anvil_status anvil__weights_build(const anvil_engine *e, const anvil__tensor *sources,
-                                  anvil__weight_set **out);
+                                  const anvil__weight_set *base, anvil__weight_set **out,
+                                  anvil__build_stats *stats);
+/* An empty set for n_slots slots and n_sources source hashes (slots NULL). */
+anvil__weight_set *anvil__weight_set_new(int32_t n_slots, int32_t n_sources);
 
 #endif /* ANVIL_ENGINE_H */

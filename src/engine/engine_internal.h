@@ -32,4 +32,10 @@ void anvil__weight_set_free(const anvil_engine *e, anvil__weight_set *set);
  * weight set does not keep). */
 bool anvil__slot_stored(const anvil_engine *e, int32_t slot);
 
+/* Runs the engine on a given weight set (a refit verifies a staged set before it is swapped
+ * in). Inputs as for anvil_engine_run. */
+anvil_status anvil__engine_run_set(anvil_context *c, const anvil__weight_set *set,
+                                   const anvil_tensor *inputs, size_t n_inputs,
+                                   anvil_tensor_list **out);
+
 #endif /* ANVIL_ENGINE_INTERNAL_H */

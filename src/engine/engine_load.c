@@ -222,6 +222,27 @@ static anvil_status check_graphs(const anvil_engine *e) {
     return ANVIL_OK;
 }
 
+/* Source hashes saved with the slots, if the file has them and they fit the weight graph;
+ * without them the first refit after load rebuilds every slot. */
+static anvil_status read_hashes(const anvil_engine *e, const anvil__efile_view *v,
+                                anvil__weight_set *set) {
+    const anvil__efile_sview *sec = anvil__efile_find(v, ANVIL_SECTION_SOURCE_HASHES);
+    int32_t n = e->weights->n_inputs;
+    if (!sec) {
+        anvil__free(set->source_hashes);
+        set->source_hashes = NULL;
+        return ANVIL_OK;
+    }
+    anvil__reader r;
+    anvil__reader_init(&r, sec->data, sec->size, "SOURCE_HASHES section");
+    uint32_t count = anvil__read_u32(&r, "count");
+    if (r.status == ANVIL_OK && (count != (uint32_t)n || anvil__reader_left(&r) != (size_t)n * 8))
+        return anvil__reader_fail(&r, ANVIL_STATUS_PARSE_ERROR, "%u hashes in %zu bytes for %d "
+                                  "source weights", (unsigned)count, sec->size, (int)n);
+    for (int32_t i = 0; i < n; i++) set->source_hashes[i] = anvil__read_u64(&r, "hash");
+    return r.status;
+}
+
 /* Slots from the file: in place when the image is a file mapping the set keeps, else copied. */
 static anvil_status read_weights(anvil_engine *e, const anvil__efile_view *v,
                                  anvil__mapping *mapping) {
@@ -232,15 +253,18 @@ static anvil_status read_weights(anvil_engine *e, const anvil__efile_view *v,
     if (s == ANVIL_OK && n != (size_t)e->run->n_inits)
         s = anvil__error(ANVIL_STATUS_PARSE_ERROR, "slot table has %zu slots, the engine %d", n,
                          (int)e->run->n_inits);
-    anvil__weight_set *set = s == ANVIL_OK ? anvil__calloc(1, sizeof *set) : NULL;
+    anvil__weight_set *set =
+        s == ANVIL_OK ? anvil__weight_set_new((int32_t)n, e->weights->n_inputs) : NULL;
     if (s == ANVIL_OK && !set) s = ANVIL_STATUS_OUT_OF_MEMORY;
-    if (set) {
-        atomic_init(&set->refs, 1);
-        set->n_slots = (int32_t)n;
-        set->slots = anvil__calloc(n + 1, sizeof *set->slots);
-        set->slot_bytes = anvil__calloc(n + 1, sizeof *set->slot_bytes);
-        set->slot_owned = anvil__calloc(n + 1, sizeof *set->slot_owned);
-        if (!set->slots || !set->slot_bytes || !set->slot_owned) s = ANVIL_STATUS_OUT_OF_MEMORY;
+    if (s == ANVIL_OK) s = read_hashes(e, v, set);
+    anvil__shared_file *file = NULL; /* holds one reference of its own until the end */
+    if (s == ANVIL_OK && mapping) {
+        if (!(file = anvil__calloc(1, sizeof *file))) s = ANVIL_STATUS_OUT_OF_MEMORY;
+        else {
+            atomic_init(&file->refs, 1);
+            file->mapping = *mapping;
+            memset(mapping, 0, sizeof *mapping);
+        }
     }
     const anvil__backend *be = e->backend;
     for (size_t i = 0; s == ANVIL_OK && i < n; i++) {
@@ -251,23 +275,31 @@ static anvil_status read_weights(anvil_engine *e, const anvil__efile_view *v,
             break;
         }
         set->slot_bytes[i] = slots[i].size;
-        if (mapping) {
-            set->slots[i] = (void *)slots[i].data;
+        anvil__slot_buf *b = anvil__calloc(1, sizeof *b);
+        if (!b) {
+            s = ANVIL_STATUS_OUT_OF_MEMORY;
+            break;
+        }
+        atomic_init(&b->refs, 1);
+        set->bufs[i] = b;
+        if (file) { /* used in place: the slot keeps the mapping alive */
+            atomic_fetch_add(&file->refs, 1);
+            b->file = file;
+            b->data = set->slots[i] = (void *)slots[i].data;
             continue;
         }
-        set->slots[i] = be->alloc(be->ctx, slots[i].size ? slots[i].size : 1);
-        set->slot_owned[i] = true;
-        s = set->slots[i] ? be->copy(be->ctx, set->slots[i], slots[i].data, slots[i].size, true)
-                          : ANVIL_STATUS_OUT_OF_MEMORY;
+        b->data = set->slots[i] = be->alloc(be->ctx, slots[i].size ? slots[i].size : 1);
+        s = b->data ? be->copy(be->ctx, b->data, slots[i].data, slots[i].size, true)
+                    : ANVIL_STATUS_OUT_OF_MEMORY;
     }
     anvil__free(slots);
+    if (file && atomic_fetch_sub(&file->refs, 1) == 1) { /* no slot took it (or failure) */
+        *mapping = file->mapping; /* the caller unmaps it */
+        anvil__free(file);
+    }
     if (s != ANVIL_OK) {
         anvil__weight_set_free(e, set);
         return s;
-    }
-    if (mapping) { /* the set keeps the mapping alive: weights are used in place */
-        set->file = *mapping;
-        memset(mapping, 0, sizeof *mapping);
     }
     e->current = set;
     return ANVIL_OK;
@@ -298,6 +330,11 @@ static anvil_status load_image(const uint8_t *data, size_t size, anvil__mapping 
                          (int)e->options.backend, (int)view.backend_kind);
     if (s == ANVIL_OK) s = build_plan(e, plan);
     if (s == ANVIL_OK) s = read_weights(e, &view, mapping);
+    const anvil__efile_sview *map = anvil__efile_find(&view, ANVIL_SECTION_NAME_MAP);
+    if (s == ANVIL_OK && map) {
+        s = anvil_name_map_load_memory(map->data, map->size, &e->name_map);
+        if (s != ANVIL_OK) s = anvil__error_prefix(s, "NAME_MAP section");
+    }
     if (s != ANVIL_OK) {
         anvil_engine_destroy(e);
         return s;

@@ -6,6 +6,7 @@
  * from the saved decisions, with no passes and no autotuning.
  */
 #include "engine/engine_file.h"
+#include "namemap/name_map.h"
 
 #include <string.h>
 
@@ -94,7 +95,16 @@ anvil_status anvil_engine_save(const anvil_engine *e, const char *path,
         data[i] = set->slots[i];
         sizes[i] = set->slots[i] ? set->slot_bytes[i] : 0;
     }
-    anvil__efile_section sec[6] = {
+    anvil__bytes hashes = ANVIL_BYTES_INIT;
+    char *map_json = NULL;
+    size_t map_len = 0;
+    if (s == ANVIL_OK && !stripped && set->source_hashes) {
+        anvil__bytes_u32(&hashes, (uint32_t)set->n_sources);
+        for (int32_t i = 0; i < set->n_sources; i++) anvil__bytes_u64(&hashes, set->source_hashes[i]);
+        s = hashes.status;
+    }
+    if (s == ANVIL_OK && e->name_map) s = anvil__name_map_to_json(e->name_map, &map_json, &map_len);
+    anvil__efile_section sec[8] = {
         {ANVIL_SECTION_META, meta.data, meta.len, 8, NULL, NULL, 0, 0},
         {ANVIL_SECTION_RUN_GRAPH, run.data, run.len, 8, NULL, NULL, 0, 0},
         {ANVIL_SECTION_WEIGHT_GRAPH, weights.data, weights.len, 8, NULL, NULL, 0, 0},
@@ -104,10 +114,17 @@ anvil_status anvil_engine_save(const anvil_engine *e, const char *path,
     if (s == ANVIL_OK)
         s = anvil__efile_slot_sections(data, sizes, (size_t)n, stripped, &table, &sec[4],
                                        &n_slot_sections);
+    size_t n_sec = 4 + n_slot_sections;
+    if (hashes.len)
+        sec[n_sec++] = (anvil__efile_section){ANVIL_SECTION_SOURCE_HASHES, hashes.data,
+                                              hashes.len, 8, NULL, NULL, 0, 0};
+    if (map_json)
+        sec[n_sec++] = (anvil__efile_section){ANVIL_SECTION_NAME_MAP, map_json, map_len, 8,
+                                              NULL, NULL, 0, 0};
     if (s == ANVIL_OK) {
         anvil__efile_header h = {e->backend->kind, e->backend->version(e->backend->ctx),
                                  stripped ? ANVIL_EFILE_STRIPPED : 0u};
-        s = anvil__efile_write(path, &h, sec, 4 + n_slot_sections);
+        s = anvil__efile_write(path, &h, sec, n_sec);
     }
     anvil__weights_release(e, set);
     anvil__free(data);
@@ -117,6 +134,8 @@ anvil_status anvil_engine_save(const anvil_engine *e, const char *path,
     anvil__bytes_free(&weights);
     anvil__bytes_free(&plan);
     anvil__bytes_free(&table);
+    anvil__bytes_free(&hashes);
+    anvil__free(map_json);
     if (s != ANVIL_OK) return anvil__error_prefix(s, "saving engine '%s'", path);
     return ANVIL_OK;
 }

@@ -20,6 +20,8 @@ static const char *const k_section_names[ANVIL_SECTION_TYPE_COUNT] = {
     [ANVIL_SECTION_PLAN] = "PLAN",
     [ANVIL_SECTION_SLOTS] = "SLOTS",
     [ANVIL_SECTION_SLOT_DATA] = "SLOT_DATA",
+    [ANVIL_SECTION_SOURCE_HASHES] = "SOURCE_HASHES",
+    [ANVIL_SECTION_NAME_MAP] = "NAME_MAP",
 };
 
 const char *anvil__section_name(uint32_t type) {

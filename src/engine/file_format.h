@@ -32,6 +32,9 @@ typedef enum anvil__section_type {
     ANVIL_SECTION_PLAN = 4,         /* steps, buffers, layouts (the engine's own bytes) */
     ANVIL_SECTION_SLOTS = 5,        /* slot table: count + (offset, size) per slot */
     ANVIL_SECTION_SLOT_DATA = 6,    /* slot bytes, each slot 64-byte aligned; absent if stripped */
+    ANVIL_SECTION_SOURCE_HASHES = 7, /* optional: u32 count + u64 XXH3 per source weight the
+                                        saved slots were built from (partial refit after load) */
+    ANVIL_SECTION_NAME_MAP = 8,      /* optional: the engine's name map, JSON text */
     ANVIL_SECTION_TYPE_COUNT
 } anvil__section_type;
 

@@ -1,14 +1,16 @@
 /*
  * refit.c — anvil_engine_refit: new source weights into a compiled engine by replaying its
- * recipes (the weight graph). Every source is validated before anything is built, the new set
- * is staged aside, and only then swapped in (in place) or given to a copy of the engine, so any
- * failure leaves the engine as it was. Not here: partial repacking by source hash, name maps.
+ * recipes (the weight graph). Every source is found and validated first (refit_sources.c), a
+ * new set is staged aside — sharing the slots whose sources kept their content hash — and
+ * optionally verified (refit_verify.c); only then is it swapped in (in place) or given to a
+ * copy of the engine, so any failure leaves the engine as it was.
  */
+#include "engine/refit_sources.h"
+
 #include "api/model.h"
-#include "engine/engine_internal.h"
+#include "namemap/name_map.h"
 #include "passes/passes.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -16,28 +18,8 @@
 anvil_refit_options anvil_refit_options_default(void) {
     anvil_refit_options o;
     memset(&o, 0, sizeof o);
+    o.verify_tolerance = 1e-4;
     return o;
-}
-
-/* A bounded list of offending names for one error message. */
-typedef struct name_list {
-    char text[1536];
-    size_t len;
-    int count;
-} name_list;
-
-static void list_add(name_list *l, const char *name, const char *detail) {
-    l->count++;
-    if (l->len + 8 >= sizeof l->text) return;
-    int n = snprintf(l->text + l->len, sizeof l->text - l->len, "%s'%s'%s%s",
-                     l->count > 1 ? ", " : "", name, detail ? " " : "", detail ? detail : "");
-    if (n < 0) return;
-    l->len += (size_t)n;
-    if (l->len >= sizeof l->text - 8) { /* truncated: say so */
-        l->len = sizeof l->text - 8;
-        memcpy(l->text + l->len, ", ...", 6);
-        l->len += 5;
-    }
 }
 
 static double now_seconds(void) {
@@ -46,142 +28,12 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void from_public(const anvil_tensor *t, anvil__tensor *out) {
-    memset(out, 0, sizeof *out);
-    out->dtype = t->dtype;
-    out->rank = t->rank;
-    for (int32_t d = 0; d < t->rank && d < ANVIL_MAX_RANK; d++) out->dims[d] = t->dims[d];
-    out->data = t->data;
-    out->bytes = t->bytes;
-}
-
-/* Looks up source `name`; false if the source does not have it. */
-static bool find_source(const anvil_refit_source *src, const char *name, anvil__tensor *out) {
-    if (src->kind == ANVIL_REFIT_FROM_MODEL) {
-        const anvil__graph *g = src->model->graph;
-        int32_t v = anvil__graph_find(g, name);
-        if (v < 0 || g->values[v].init < 0) return false;
-        *out = g->inits[g->values[v].init].t;
-        return true;
-    }
-    if (src->kind == ANVIL_REFIT_FROM_SAFETENSORS) {
-        anvil_tensor t;
-        if (anvil_safetensors_find(src->safetensors, name, &t) != ANVIL_OK) return false;
-        from_public(&t, out);
-        return true;
-    }
-    for (size_t i = 0; i < src->n_tensors; i++) {
-        if (!src->tensors[i].name || strcmp(src->tensors[i].name, name) != 0) continue;
-        from_public(&src->tensors[i], out);
-        return true;
-    }
-    return false;
-}
-
-static bool same_shape(const anvil__value *want, const anvil__tensor *got) {
-    if (want->rank != got->rank) return false;
-    for (int32_t d = 0; d < got->rank; d++)
-        if (want->dims[d] != got->dims[d]) return false;
-    return true;
-}
-
-/* Index of the first non-finite element of a float tensor, -1 if all are finite. */
-static int64_t first_non_finite(const anvil__tensor *t, int64_t numel) {
-    if (!anvil__dtype_is_float(t->dtype)) return -1;
-    if (t->dtype == ANVIL_DTYPE_F32) {
-        const float *p = t->data;
-        for (int64_t i = 0; i < numel; i++)
-            if (!isfinite(p[i])) return i;
-        return -1;
-    }
-    for (int64_t i = 0; i < numel; i++)
-        if (!isfinite(anvil__load_f64(t->dtype, t->data, (size_t)i))) return i;
-    return -1;
-}
-
-typedef struct problems {
-    name_list missing, dtype, shape, finite, data;
-} problems;
-
-/* Checks source i against weight-graph input value `want`; records what is wrong. */
-static void check_one(const anvil__value *want, anvil__tensor *t, bool check_finite,
-                      problems *p) {
-    char detail[256], a[96], b[96];
-    if (t->dtype != want->dtype) {
-        snprintf(detail, sizeof detail, "(expected %s, got %s)", anvil_dtype_name(want->dtype),
-                 anvil_dtype_name(t->dtype));
-        list_add(&p->dtype, want->name, detail);
-        return;
-    }
-    if (!same_shape(want, t)) {
-        snprintf(detail, sizeof detail, "(expected %s, got %s)",
-                 anvil__shape_str(want->rank, want->dims, a, sizeof a),
-                 anvil__shape_str(t->rank, t->dims, b, sizeof b));
-        list_add(&p->shape, want->name, detail);
-        return;
-    }
-    anvil__tensor expect;
-    memset(&expect, 0, sizeof expect);
-    if (anvil__tensor_shape(&expect, t->dtype, t->rank, t->dims) != ANVIL_OK ||
-        expect.bytes != t->bytes || (!t->data && t->bytes)) {
-        snprintf(detail, sizeof detail, "(%zu bytes for its shape, which needs %zu)", t->bytes,
-                 expect.bytes);
-        list_add(&p->data, want->name, detail);
-        return;
-    }
-    if (!t->data) t->data = (void *)""; /* empty tensor */
-    int64_t bad = check_finite ? first_non_finite(t, anvil__tensor_numel(t)) : -1;
-    if (bad >= 0) {
-        snprintf(detail, sizeof detail, "(element %lld is %g)", (long long)bad,
-                 anvil__load_f64(t->dtype, t->data, (size_t)bad));
-        list_add(&p->finite, want->name, detail);
-    }
-}
-
-static anvil_status report_problems(const problems *p) {
-    if (p->missing.count)
-        return anvil__error(ANVIL_STATUS_NOT_FOUND, "refit: %d source weight(s) missing: %s",
-                            p->missing.count, p->missing.text);
-    if (p->dtype.count)
-        return anvil__error(ANVIL_STATUS_DTYPE_MISMATCH, "refit: %d source weight(s) of the "
-                            "wrong dtype: %s", p->dtype.count, p->dtype.text);
-    if (p->shape.count)
-        return anvil__error(ANVIL_STATUS_SHAPE_MISMATCH, "refit: %d source weight(s) of the "
-                            "wrong shape: %s", p->shape.count, p->shape.text);
-    if (p->data.count)
-        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "refit: %d source weight(s) with "
-                            "bad data: %s", p->data.count, p->data.text);
-    if (p->finite.count)
-        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "refit: %d source weight(s) not "
-                            "finite: %s", p->finite.count, p->finite.text);
-    return ANVIL_OK;
-}
-
-/* Gathers every source in weights->inputs order into src and validates all of them. */
-static anvil_status gather_sources(const anvil_engine *e, const anvil_refit_source *source,
-                                   bool check_finite, anvil__tensor *src) {
-    const anvil__graph *w = e->weights;
-    problems *p = anvil__calloc(1, sizeof *p);
-    if (!p) return ANVIL_STATUS_OUT_OF_MEMORY;
-    for (int32_t i = 0; i < w->n_inputs; i++) {
-        const anvil__value *want = &w->values[w->inputs[i]];
-        if (!find_source(source, want->name, &src[i])) {
-            list_add(&p->missing, want->name, NULL);
-            continue;
-        }
-        check_one(want, &src[i], check_finite, p);
-    }
-    anvil_status s = report_problems(p);
-    anvil__free(p);
-    return s;
-}
-
 /* Small integer slots feed shapes (Reshape targets, axes, ...) that the plan was built for: a
  * refit may not change them. The engine keeps their bytes in e->slots. */
 static anvil_status check_structure(const anvil_engine *e, const anvil__weight_set *set) {
     const anvil__backend *be = e->backend;
     unsigned char buf[ANVIL_SMALL_SLOT_BYTES];
-    name_list *changed = anvil__calloc(1, sizeof *changed);
+    anvil__name_list *changed = anvil__calloc(1, sizeof *changed);
     if (!changed) return ANVIL_STATUS_OUT_OF_MEMORY;
     anvil_status s = ANVIL_OK;
     for (int32_t i = 0; s == ANVIL_OK && i < set->n_slots; i++) {
@@ -190,12 +42,12 @@ static anvil_status check_structure(const anvil_engine *e, const anvil__weight_s
             old->bytes > sizeof buf)
             continue;
         if (set->slot_bytes[i] != old->bytes) {
-            list_add(changed, e->run->values[e->run->inits[i].value].name, "(size)");
+            anvil__name_list_add(changed, e->run->values[e->run->inits[i].value].name, "(size)");
             continue;
         }
         s = be->copy(be->ctx, buf, set->slots[i], old->bytes, false);
         if (s == ANVIL_OK && memcmp(buf, old->data, old->bytes) != 0)
-            list_add(changed, e->run->values[e->run->inits[i].value].name, NULL);
+            anvil__name_list_add(changed, e->run->values[e->run->inits[i].value].name, NULL);
     }
     if (s == ANVIL_OK && changed->count)
         s = anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
@@ -283,8 +135,7 @@ static anvil_status engine_copy(const anvil_engine *e, anvil_engine **out) {
     return ANVIL_OK;
 }
 
-static anvil_status check_args(const anvil_engine *e, const anvil_refit_source *src) {
-    if (!e || !src) return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "engine or source is NULL");
+anvil_status anvil__refit_check_source(const anvil_refit_source *src) {
     if ((unsigned)src->kind >= ANVIL_REFIT_SOURCE_COUNT)
         return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "bad refit source kind %d",
                             (int)src->kind);
@@ -297,15 +148,18 @@ static anvil_status check_args(const anvil_engine *e, const anvil_refit_source *
     return ANVIL_OK;
 }
 
-/* Validates the sources and stages a new weight set from them. */
+/* Finds and validates the sources, stages a new weight set from them (sharing what did not
+ * change with the current set) and checks the engine's structure still holds. */
 static anvil_status stage(const anvil_engine *e, const anvil_refit_source *source,
-                          bool check_finite, anvil__weight_set **out) {
+                          const anvil_refit_options *o, anvil__refit_sources *src,
+                          anvil__weight_set **out, anvil__build_stats *stats) {
     *out = NULL;
-    anvil__tensor *src = anvil__calloc((size_t)e->weights->n_inputs + 1, sizeof *src);
-    if (!src) return ANVIL_STATUS_OUT_OF_MEMORY;
-    anvil_status s = gather_sources(e, source, check_finite, src);
-    if (s == ANVIL_OK) s = anvil__weights_build(e, src, out);
-    anvil__free(src);
+    const anvil_name_map *map = o->name_map ? o->name_map : e->name_map;
+    anvil_status s = anvil__refit_gather(e, source, map, o->check_finite != 0, src);
+    if (s != ANVIL_OK) return s;
+    anvil__weight_set *base = anvil__weights_acquire(e);
+    s = anvil__weights_build(e, src->t, base, out, stats);
+    anvil__weights_release(e, base);
     if (s == ANVIL_OK) s = check_structure(e, *out);
     if (s != ANVIL_OK && *out) {
         anvil__weight_set_free(e, *out);
@@ -314,29 +168,31 @@ static anvil_status stage(const anvil_engine *e, const anvil_refit_source *sourc
     return s;
 }
 
-static size_t set_bytes(const anvil__weight_set *set) {
-    size_t n = 0;
-    for (int32_t i = 0; i < set->n_slots; i++)
-        if (set->slots[i]) n += set->slot_bytes[i];
-    return n;
+/* verify failed: compile the source model afresh when allowed, else report the failure. */
+static anvil_status fall_back(const anvil_engine *e, const anvil_refit_source *source,
+                              const anvil_refit_options *o, anvil_status failed,
+                              anvil_engine **out) {
+    if (!o->fallback_compile || source->kind != ANVIL_REFIT_FROM_MODEL) return failed;
+    anvil_compile_options co = e->options;
+    co.profiles = e->profiles;
+    co.n_profiles = (size_t)e->run->n_inputs;
+    anvil_status s = anvil_engine_compile(source->model, &co, out);
+    if (s != ANVIL_OK) return anvil__error_prefix(s, "refit verify failed and so did the "
+                                                     "fallback compile");
+    if (e->name_map) s = anvil_engine_set_name_map(*out, e->name_map);
+    if (s != ANVIL_OK) {
+        anvil_engine_destroy(*out);
+        *out = NULL;
+    }
+    return s;
 }
 
-anvil_status anvil_engine_refit(anvil_engine *engine, const anvil_refit_source *source,
-                                const anvil_refit_options *options, anvil_engine **out,
-                                anvil_refit_report *report) {
-    if (out) *out = NULL;
-    if (!out) return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "out is NULL");
-    anvil_status s = check_args(engine, source);
-    if (s != ANVIL_OK) return s;
-    anvil_refit_options o = options ? *options : anvil_refit_options_default();
-    double t0 = now_seconds();
-    anvil__weight_set *set = NULL;
-    s = stage(engine, source, o.check_finite != 0, &set);
-    if (s != ANVIL_OK) return s;
-    size_t bytes = set_bytes(set);
+/* Makes `set` the weights of `engine` (in place) or of a new copy of it. */
+static anvil_status commit(anvil_engine *engine, anvil__weight_set *set, bool in_place,
+                           anvil_engine **out) {
     anvil_engine *target = engine;
-    if (!o.in_place) {
-        s = engine_copy(engine, &target);
+    if (!in_place) {
+        anvil_status s = engine_copy(engine, &target);
         if (s == ANVIL_OK) s = refresh_small(target, set);
         if (s != ANVIL_OK) {
             anvil_engine_destroy(target);
@@ -350,12 +206,83 @@ anvil_status anvil_engine_refit(anvil_engine *engine, const anvil_refit_source *
     pthread_mutex_unlock(&target->lock);
     anvil__weights_release(target, old); /* runs in flight hold their own reference */
     *out = target;
+    return ANVIL_OK;
+}
+
+static size_t stored_bytes(const anvil__weight_set *set) {
+    size_t n = 0;
+    for (int32_t i = 0; i < set->n_slots; i++)
+        if (set->slots[i]) n += set->slot_bytes[i];
+    return n;
+}
+
+anvil_status anvil_engine_refit(anvil_engine *engine, const anvil_refit_source *source,
+                                const anvil_refit_options *options, anvil_engine **out,
+                                anvil_refit_report *report) {
+    if (out) *out = NULL;
+    if (!out) return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "out is NULL");
+    if (!engine || !source)
+        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "engine or source is NULL");
+    anvil_status s = anvil__refit_check_source(source);
+    if (s != ANVIL_OK) return s;
+    anvil_refit_options o = options ? *options : anvil_refit_options_default();
+    if (o.n_verify_inputs && !o.verify_inputs)
+        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "verify_inputs is NULL");
+    double t0 = now_seconds();
+    anvil__refit_sources src;
+    anvil__weight_set *set = NULL;
+    anvil__build_stats stats;
+    memset(&stats, 0, sizeof stats);
+    s = stage(engine, source, &o, &src, &set, &stats);
+    if (s != ANVIL_OK) return s;
+    double worst = 0;
+    if (o.n_verify_inputs) s = anvil__refit_verify(engine, set, &src, &o, &worst);
+    size_t mapped = src.n_mapped;
+    anvil__refit_sources_free(&src);
+    bool recompiled = false;
+    if (s == ANVIL_STATUS_OUT_OF_RANGE) {
+        anvil__weight_set_free(engine, set);
+        set = NULL;
+        s = fall_back(engine, source, &o, s, out);
+        recompiled = s == ANVIL_OK;
+    }
+    if (s != ANVIL_OK) {
+        anvil__weight_set_free(engine, set);
+        return s;
+    }
+    if (set) {
+        size_t total = stored_bytes(set);
+        s = commit(engine, set, o.in_place != 0, out);
+        if (s != ANVIL_OK) return s;
+        if (report) report->bytes_total = total;
+    }
     if (report) {
         report->sources = (size_t)engine->weights->n_inputs;
-        report->bytes_packed = bytes;
+        report->bytes_packed = recompiled ? 0 : stats.bytes_rebuilt;
+        report->sources_changed = stats.sources_changed;
+        report->sources_mapped = mapped;
+        report->slots_rebuilt = recompiled ? 0 : stats.slots_rebuilt;
+        report->verify_error = worst;
+        report->recompiled = recompiled;
         report->seconds = now_seconds() - t0;
     }
     return ANVIL_OK;
+}
+
+anvil_status anvil_engine_set_name_map(anvil_engine *engine, const anvil_name_map *map) {
+    if (!engine) return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "engine is NULL");
+    anvil_name_map *copy = NULL;
+    if (map) {
+        anvil_status s = anvil__name_map_clone(map, &copy);
+        if (s != ANVIL_OK) return s;
+    }
+    anvil_name_map_destroy(engine->name_map);
+    engine->name_map = copy;
+    return ANVIL_OK;
+}
+
+const anvil_name_map *anvil_engine_name_map(const anvil_engine *engine) {
+    return engine ? engine->name_map : NULL;
 }
 
 size_t anvil_engine_refit_source_count(const anvil_engine *engine) {

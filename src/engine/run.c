@@ -171,19 +171,11 @@ static anvil_status collect_outputs(const anvil_context *c, const anvil__plan *p
     return ANVIL_OK;
 }
 
-anvil_status anvil_engine_run(anvil_context *c, const anvil_tensor *inputs, size_t n_inputs,
-                              anvil_tensor_list **out) {
-    if (!out) return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "out is NULL");
-    *out = NULL;
-    if (!c || (n_inputs && !inputs))
-        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "context or inputs is NULL");
+anvil_status anvil__engine_run_set(anvil_context *c, const anvil__weight_set *set,
+                                   const anvil_tensor *inputs, size_t n_inputs,
+                                   anvil_tensor_list **out) {
     const anvil_engine *e = c->engine;
     const anvil__graph *run = e->run;
-    anvil__weight_set *set = anvil__weights_acquire(e);
-    if (!set)
-        return anvil__error(ANVIL_STATUS_NEEDS_WEIGHTS,
-                            "this engine was saved stripped of its weights: refit it before "
-                            "running");
     size_t order[256];
     anvil__tensor shapes[256];
     anvil_tensor_list *list = NULL;
@@ -206,11 +198,26 @@ anvil_status anvil_engine_run(anvil_context *c, const anvil_tensor *inputs, size
     if (s == ANVIL_OK && !(list = anvil__tensor_list_new((size_t)run->n_outputs)))
         s = ANVIL_STATUS_OUT_OF_MEMORY;
     if (s == ANVIL_OK) s = collect_outputs(c, plan, inputs, order, set, list);
-    anvil__weights_release(e, set);
     if (s != ANVIL_OK) {
         anvil_tensor_list_destroy(list);
         return s;
     }
     *out = list;
     return ANVIL_OK;
+}
+
+anvil_status anvil_engine_run(anvil_context *c, const anvil_tensor *inputs, size_t n_inputs,
+                              anvil_tensor_list **out) {
+    if (!out) return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    if (!c || (n_inputs && !inputs))
+        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "context or inputs is NULL");
+    anvil__weight_set *set = anvil__weights_acquire(c->engine);
+    if (!set)
+        return anvil__error(ANVIL_STATUS_NEEDS_WEIGHTS,
+                            "this engine was saved stripped of its weights: refit it before "
+                            "running");
+    anvil_status s = anvil__engine_run_set(c, set, inputs, n_inputs, out);
+    anvil__weights_release(c->engine, set);
+    return s;
 }

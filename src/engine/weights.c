@@ -1,25 +1,35 @@
 /*
  * weights.c — weight sets: evaluating the weight graph (the recipes) on source tensors gives
  * every slot's bytes; slots the plan reads are kept in backend memory, the rest (recipe
- * intermediates such as an unpacked copy of a packed weight) are dropped. Sets are
- * reference-counted so a run keeps the set it started with.
+ * intermediates such as an unpacked copy of a packed weight) are never computed. Sets are
+ * reference-counted so a run keeps the set it started with; slot buffers are reference-counted
+ * so a partial refit shares every slot whose sources kept their content hash.
  */
 #include "api/model.h"
 #include "engine/engine_internal.h"
 #include "interp/interp.h"
 
 #include <string.h>
+#include <xxhash.h>
+
+static void buf_release(const anvil_engine *e, anvil__slot_buf *b) {
+    if (!b || atomic_fetch_sub(&b->refs, 1) != 1) return;
+    if (!b->file) {
+        e->backend->free(e->backend->ctx, b->data);
+    } else if (atomic_fetch_sub(&b->file->refs, 1) == 1) {
+        anvil__unmap(&b->file->mapping);
+        anvil__free(b->file);
+    }
+    anvil__free(b);
+}
 
 void anvil__weight_set_free(const anvil_engine *e, anvil__weight_set *set) {
     if (!set) return;
-    for (int32_t i = 0; i < set->n_slots; i++)
-        if (set->slot_owned && set->slot_owned[i] && set->slots[i])
-            e->backend->free(e->backend->ctx, set->slots[i]);
+    for (int32_t i = 0; set->bufs && i < set->n_slots; i++) buf_release(e, set->bufs[i]);
     anvil__free(set->slots);
     anvil__free(set->slot_bytes);
-    anvil__free(set->slot_owned);
+    anvil__free(set->bufs);
     anvil__free(set->source_hashes);
-    anvil__unmap(&set->file);
     anvil__free(set);
 }
 
@@ -36,52 +46,144 @@ void anvil__weights_release(const anvil_engine *e, anvil__weight_set *set) {
     if (set && atomic_fetch_sub(&set->refs, 1) == 1) anvil__weight_set_free(e, set);
 }
 
-static anvil__weight_set *set_new(int32_t n_slots) {
+anvil__weight_set *anvil__weight_set_new(int32_t n_slots, int32_t n_sources) {
     anvil__weight_set *set = anvil__calloc(1, sizeof *set);
     if (!set) return NULL;
-    size_t n = (size_t)(n_slots + 1);
+    size_t n = (size_t)n_slots + 1;
     set->slots = anvil__calloc(n, sizeof *set->slots);
     set->slot_bytes = anvil__calloc(n, sizeof *set->slot_bytes);
-    set->slot_owned = anvil__calloc(n, sizeof *set->slot_owned);
-    if (!set->slots || !set->slot_bytes || !set->slot_owned) {
-        anvil__free(set->slots);
-        anvil__free(set->slot_bytes);
-        anvil__free(set->slot_owned);
-        anvil__free(set);
+    set->bufs = anvil__calloc(n, sizeof *set->bufs);
+    set->source_hashes = anvil__calloc((size_t)n_sources + 1, sizeof *set->source_hashes);
+    set->n_slots = n_slots;
+    set->n_sources = n_sources;
+    atomic_init(&set->refs, 1);
+    if (!set->slots || !set->slot_bytes || !set->bufs || !set->source_hashes) {
+        set->n_slots = 0;
+        anvil__weight_set_free(NULL, set);
         return NULL;
     }
-    set->n_slots = n_slots;
-    atomic_init(&set->refs, 1);
     return set;
 }
 
-anvil_status anvil__weights_build(const anvil_engine *e, const anvil__tensor *sources,
-                                  anvil__weight_set **out) {
-    *out = NULL;
+/* Hashes every source; the big ones dominate, so they are spread over the threads. */
+static void hash_sources(const anvil__tensor *src, int32_t n, uint64_t *out) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int32_t i = 0; i < n; i++) out[i] = XXH3_64bits(src[i].data, src[i].bytes);
+}
+
+/* Marks, per slot, whether it must be rebuilt: a source it depends on changed (or the base
+ * set cannot tell: no base, no hashes, or the slot is a view into a file). */
+static anvil_status mark_rebuild(const anvil_engine *e, const anvil__weight_set *set,
+                                 const anvil__weight_set *base, bool *rebuild,
+                                 anvil__build_stats *stats) {
     const anvil__graph *w = e->weights;
-    anvil__weight_set *set = set_new(w->n_outputs);
-    anvil__tensor *res = anvil__calloc((size_t)(w->n_outputs + 1), sizeof *res);
-    anvil_status s = set && res ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
-    if (s == ANVIL_OK) s = anvil__interp_run(w, NULL, sources, res);
-    const anvil__backend *be = e->backend;
-    for (int32_t i = 0; s == ANVIL_OK && i < w->n_outputs; i++) {
-        if (!anvil__slot_stored(e, i)) continue;
-        size_t bytes = res[i].bytes;
-        void *p = be->alloc(be->ctx, bytes ? bytes : 1);
-        if (!p) {
-            s = anvil__error(ANVIL_STATUS_OUT_OF_MEMORY, "cannot allocate %zu bytes for slot %d",
-                             bytes, (int)i);
-            break;
-        }
-        s = be->copy(be->ctx, p, res[i].data, bytes, true);
-        set->slots[i] = p;
-        set->slot_owned[i] = true;
-        set->slot_bytes[i] = bytes;
+    bool *dirty = anvil__calloc((size_t)w->n_values + 1, sizeof *dirty);
+    if (!dirty) return ANVIL_STATUS_OUT_OF_MEMORY;
+    bool known = base && base->source_hashes && base->n_sources == w->n_inputs;
+    for (int32_t i = 0; i < w->n_inputs; i++) {
+        bool changed = !known || base->source_hashes[i] != set->source_hashes[i];
+        dirty[w->inputs[i]] = changed;
+        stats->sources_changed += changed;
     }
-    for (int32_t i = 0; res && i < w->n_outputs; i++) anvil__free(res[i].data);
+    for (int32_t n = 0; n < w->n_nodes; n++) {
+        const anvil__node *node = &w->nodes[n];
+        bool d = false;
+        for (int32_t i = 0; i < node->n_inputs; i++) d |= node->inputs[i] >= 0 && dirty[node->inputs[i]];
+        for (int32_t o = 0; o < node->n_outputs; o++)
+            if (node->outputs[o] >= 0) dirty[node->outputs[o]] = d;
+    }
+    for (int32_t i = 0; i < w->n_outputs; i++)
+        rebuild[i] = anvil__slot_stored(e, i) &&
+                     (dirty[w->outputs[i]] || !base || !base->bufs[i] ||
+                      base->slot_bytes[i] != e->slots[i].shape.bytes);
+    anvil__free(dirty);
+    return ANVIL_OK;
+}
+
+/* Gives every slot to be rebuilt fresh backend memory, and shares the others with base. */
+static anvil_status place_slots(const anvil_engine *e, anvil__weight_set *set,
+                                const anvil__weight_set *base, const bool *rebuild,
+                                anvil__tensor *res) {
+    const anvil__backend *be = e->backend;
+    const anvil__graph *w = e->weights;
+    for (int32_t i = 0; i < w->n_outputs; i++) {
+        if (!anvil__slot_stored(e, i)) continue;
+        size_t bytes = e->slots[i].shape.bytes;
+        set->slot_bytes[i] = bytes;
+        if (!rebuild[i]) {
+            atomic_fetch_add(&base->bufs[i]->refs, 1);
+            set->bufs[i] = base->bufs[i];
+            set->slots[i] = base->slots[i];
+            continue;
+        }
+        anvil__slot_buf *b = anvil__calloc(1, sizeof *b);
+        void *p = b ? be->alloc(be->ctx, bytes ? bytes : 1) : NULL;
+        if (!p) {
+            anvil__free(b);
+            return anvil__error(ANVIL_STATUS_OUT_OF_MEMORY,
+                                "cannot allocate %zu bytes for slot %d", bytes, (int)i);
+        }
+        atomic_init(&b->refs, 1);
+        b->data = p;
+        set->bufs[i] = b;
+        set->slots[i] = p;
+        if (be->host_memory) { /* the recipes write straight into the slot */
+            res[i].data = p;
+            res[i].bytes = bytes;
+        }
+    }
+    return ANVIL_OK;
+}
+
+/* Runs the recipes of the slots to rebuild; host-memory backends got them written in place,
+ * others get them copied from host results. */
+static anvil_status run_recipes(const anvil_engine *e, anvil__weight_set *set,
+                                const anvil__tensor *sources, const bool *rebuild,
+                                anvil__tensor *res) {
+    const anvil__backend *be = e->backend;
+    const anvil__graph *w = e->weights;
+    anvil__interp_opts opts = {rebuild, be->host_memory};
+    anvil_status s = anvil__interp_run_ex(w, sources, res, &opts);
+    for (int32_t i = 0; !be->host_memory && i < w->n_outputs; i++) {
+        if (s == ANVIL_OK && rebuild[i]) {
+            if (res[i].bytes != set->slot_bytes[i])
+                s = anvil__error(ANVIL_STATUS_INTERNAL, "slot %d: recipe gave %zu bytes, the "
+                                 "plan expects %zu", (int)i, res[i].bytes, set->slot_bytes[i]);
+            else
+                s = be->copy(be->ctx, set->slots[i], res[i].data, res[i].bytes, true);
+        }
+        anvil__free(res[i].data);
+    }
+    return s;
+}
+
+anvil_status anvil__weights_build(const anvil_engine *e, const anvil__tensor *sources,
+                                  const anvil__weight_set *base, anvil__weight_set **out,
+                                  anvil__build_stats *stats) {
+    *out = NULL;
+    anvil__build_stats local;
+    if (!stats) stats = &local;
+    memset(stats, 0, sizeof *stats);
+    const anvil__graph *w = e->weights;
+    anvil__weight_set *set = anvil__weight_set_new(w->n_outputs, w->n_inputs);
+    anvil__tensor *res = anvil__calloc((size_t)w->n_outputs + 1, sizeof *res);
+    bool *rebuild = anvil__calloc((size_t)w->n_outputs + 1, sizeof *rebuild);
+    anvil_status s = set && res && rebuild ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
+    if (s == ANVIL_OK) {
+        hash_sources(sources, w->n_inputs, set->source_hashes);
+        s = mark_rebuild(e, set, base, rebuild, stats);
+    }
+    if (s == ANVIL_OK) s = place_slots(e, set, base, rebuild, res);
+    if (s == ANVIL_OK) s = run_recipes(e, set, sources, rebuild, res);
+    for (int32_t i = 0; s == ANVIL_OK && i < w->n_outputs; i++) {
+        if (!rebuild[i]) continue;
+        stats->slots_rebuilt++;
+        stats->bytes_rebuilt += set->slot_bytes[i];
+    }
     anvil__free(res);
+    anvil__free(rebuild);
     if (s != ANVIL_OK) {
-        if (set) anvil__weight_set_free(e, set);
+        anvil__weight_set_free(e, set);
         return s;
     }
     *out = set;
@@ -103,7 +205,7 @@ anvil_status anvil__weights_from_model(const anvil_engine *e, const anvil_model 
         src[i] = g->inits[g->values[v].init].t;
         if (!src[i].data) src[i].data = (void *)""; /* empty tensor */
     }
-    anvil_status s = anvil__weights_build(e, src, out);
+    anvil_status s = anvil__weights_build(e, src, NULL, out, NULL);
     anvil__free(src);
     return s;
 }

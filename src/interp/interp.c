@@ -13,6 +13,8 @@ struct anvil__interp_env {
     anvil__tensor *vals; /* one per value id; data NULL until produced */
     bool *owned;         /* whether vals[i].data is ours to free */
     const anvil__interp_env *parent;
+    /* per value: the caller's output tensor to produce it in (run_ex `into`), or NULL */
+    const anvil__tensor **target;
 };
 
 /* Finds a value of an enclosing scope by name (subgraph outer references). */
@@ -175,7 +177,11 @@ static anvil_status run_node(anvil__interp_env *env, int32_t ni, node_io *io) {
                                       "output %d shape unknown after inference", (int)o);
                 break;
             }
-            s = anvil__tensor_alloc(&io->outs[o]);
+            const anvil__tensor *target = env->target ? env->target[node->outputs[o]] : NULL;
+            if (target && !converts && target->bytes == io->outs[o].bytes)
+                io->outs[o].data = target->data; /* kernels write every output element */
+            else
+                s = anvil__tensor_alloc(&io->outs[o]);
         }
         if (s == ANVIL_OK) s = def->run(&ctx);
     }
@@ -186,10 +192,11 @@ static anvil_status run_node(anvil__interp_env *env, int32_t ni, node_io *io) {
     for (int32_t o = 0; o < node->n_outputs; o++) {
         if (!io->out_ptrs[o]) continue;
         int32_t v = node->outputs[o];
+        bool in_target = env->target && env->target[v] && io->outs[o].data == env->target[v]->data;
         if (s == ANVIL_OK) {
             env->vals[v] = io->outs[o];
-            env->owned[v] = true;
-        } else {
+            env->owned[v] = !in_target;
+        } else if (!in_target) {
             anvil__free(io->outs[o].data);
         }
     }
@@ -199,21 +206,99 @@ done:
     return s;
 }
 
-anvil_status anvil__interp_run(const anvil__graph *g, const anvil__interp_env *parent,
-                               const anvil__tensor *inputs, anvil__tensor *outputs) {
-    anvil__interp_env env = {g, NULL, NULL, parent};
+/* Which nodes feed a wanted output (all of them when want is NULL or the graph has
+ * subgraphs, whose captures this walk does not follow). */
+static void mark_needed(const anvil__graph *g, const bool *want, bool *needed_value,
+                        bool *needed_node) {
+    bool all = !want;
+    for (int32_t n = 0; !all && n < g->n_nodes; n++)
+        for (int32_t a = 0; a < g->nodes[n].n_attrs; a++) all |= g->nodes[n].attrs[a].g != NULL;
+    for (int32_t n = 0; n < g->n_nodes; n++) needed_node[n] = all;
+    if (all) return;
+    for (int32_t o = 0; o < g->n_outputs; o++)
+        if (want[o]) needed_value[g->outputs[o]] = true;
+    for (int32_t n = g->n_nodes - 1; n >= 0; n--) {
+        const anvil__node *node = &g->nodes[n];
+        for (int32_t o = 0; o < node->n_outputs; o++)
+            needed_node[n] |= node->outputs[o] >= 0 && needed_value[node->outputs[o]];
+        if (!needed_node[n]) continue;
+        for (int32_t i = 0; i < node->n_inputs; i++)
+            if (node->inputs[i] >= 0) needed_value[node->inputs[i]] = true;
+    }
+}
+
+/* Hands graph output o to the caller: moved when the environment owns it (and no later output
+ * repeats it), written into the caller's memory with `into`, else copied. */
+static anvil_status take_output(anvil__interp_env *env, int32_t o, bool into,
+                                anvil__tensor *out) {
+    const anvil__graph *g = env->g;
+    int32_t v = g->outputs[o];
+    const anvil__tensor *t = &env->vals[v];
+    if (!t->data && (g->values[v].flags & ANVIL_VALUE_OUTER))
+        t = lookup_outer(env->parent, g->values[v].name);
+    if (!t || !t->data)
+        return anvil__error(ANVIL_STATUS_INVALID_GRAPH, "output '%s' was never computed",
+                            g->values[v].name);
+    void *dst = into ? out->data : NULL;
+    if (into && !dst)
+        return anvil__error(ANVIL_STATUS_INTERNAL, "output '%s' has no caller buffer",
+                            g->values[v].name);
+    if (dst) {
+        if (out->bytes != t->bytes)
+            return anvil__error(ANVIL_STATUS_INTERNAL, "output '%s' has %zu bytes, its buffer %zu",
+                                g->values[v].name, t->bytes, out->bytes);
+        if (t->data != dst) memcpy(dst, t->data, t->bytes);
+        *out = *t;
+        out->data = dst;
+        return ANVIL_OK;
+    }
+    *out = *t;
+    if (env->owned[v]) {
+        bool again = false;
+        for (int32_t k = o + 1; k < g->n_outputs; k++) again |= g->outputs[k] == v;
+        if (!again) {
+            env->owned[v] = false;
+            env->vals[v].data = NULL;
+            return ANVIL_OK;
+        }
+    }
+    out->data = anvil__malloc(t->bytes ? t->bytes : 1);
+    if (!out->data) return ANVIL_STATUS_OUT_OF_MEMORY;
+    memcpy(out->data, t->data, t->bytes);
+    return ANVIL_OK;
+}
+
+static anvil_status run_graph(const anvil__graph *g, const anvil__interp_env *parent,
+                              const anvil__tensor *inputs, anvil__tensor *outputs,
+                              const anvil__interp_opts *opts) {
+    anvil__interp_env env = {g, NULL, NULL, parent, NULL};
+    bool into = opts && opts->into;
+    const bool *want = opts ? opts->want : NULL;
     size_t nv = (size_t)(g->n_values ? g->n_values : 1);
     env.vals = anvil__calloc(nv, sizeof *env.vals);
     env.owned = anvil__calloc(nv, sizeof *env.owned);
     int32_t *last_use = anvil__calloc(nv, sizeof *last_use);
+    bool *needed_value = anvil__calloc(nv, sizeof *needed_value);
+    bool *needed_node = anvil__calloc((size_t)g->n_nodes + 1, sizeof *needed_node);
+    if (into) env.target = anvil__calloc(nv, sizeof *env.target);
     node_io *io = anvil__malloc(sizeof *io);
     anvil_status s = ANVIL_STATUS_OUT_OF_MEMORY;
-    if (!env.vals || !env.owned || !last_use || !io) goto done;
+    if (!env.vals || !env.owned || !last_use || !needed_value || !needed_node || !io ||
+        (into && !env.target))
+        goto done;
     compute_last_use(g, last_use);
+    mark_needed(g, want, needed_value, needed_node);
+    for (int32_t o = 0; into && o < g->n_outputs; o++) {
+        int32_t v = g->outputs[o];
+        bool repeated = false; /* a value listed twice is computed once and copied */
+        for (int32_t k = 0; k < g->n_outputs; k++) repeated |= k != o && g->outputs[k] == v;
+        if ((!want || want[o]) && outputs[o].data && !repeated) env.target[v] = &outputs[o];
+    }
     for (int32_t i = 0; i < g->n_inits; i++) env.vals[g->inits[i].value] = g->inits[i].t;
     for (int32_t i = 0; i < g->n_inputs; i++) env.vals[g->inputs[i]] = inputs[i];
     s = ANVIL_OK;
     for (int32_t n = 0; n < g->n_nodes && s == ANVIL_OK; n++) {
+        if (!needed_node[n]) continue;
         s = run_node(&env, n, io);
         const anvil__node *node = &g->nodes[n];
         for (int32_t i = 0; i < node->n_inputs; i++) {
@@ -226,34 +311,13 @@ anvil_status anvil__interp_run(const anvil__graph *g, const anvil__interp_env *p
         }
     }
     for (int32_t o = 0; s == ANVIL_OK && o < g->n_outputs; o++) {
-        int32_t v = g->outputs[o];
-        const anvil__tensor *t = &env.vals[v];
-        if (!t->data && (g->values[v].flags & ANVIL_VALUE_OUTER))
-            t = lookup_outer(parent, g->values[v].name);
-        if (!t || !t->data) {
-            s = anvil__error(ANVIL_STATUS_INVALID_GRAPH, "output '%s' was never computed",
-                             g->values[v].name);
-            break;
+        if (want && !want[o]) {
+            if (!into) outputs[o].data = NULL;
+            continue;
         }
-        outputs[o] = *t;
-        if (env.owned[v]) {
-            /* Take ownership, unless the same value is listed as an output again later. */
-            bool again = false;
-            for (int32_t k = o + 1; k < g->n_outputs; k++) again |= g->outputs[k] == v;
-            if (!again) {
-                env.owned[v] = false;
-                env.vals[v].data = NULL;
-                continue;
-            }
-        }
-        outputs[o].data = anvil__malloc(t->bytes ? t->bytes : 1);
-        if (!outputs[o].data) {
-            s = ANVIL_STATUS_OUT_OF_MEMORY;
-            break;
-        }
-        memcpy(outputs[o].data, t->data, t->bytes);
+        s = take_output(&env, o, into, &outputs[o]);
     }
-    if (s != ANVIL_OK && outputs)
+    if (s != ANVIL_OK && outputs && !into)
         for (int32_t o = 0; o < g->n_outputs; o++) {
             anvil__free(outputs[o].data);
             outputs[o].data = NULL;
@@ -263,7 +327,20 @@ done:
         for (int32_t v = 0; v < g->n_values; v++) env_release(&env, v);
     anvil__free(env.vals);
     anvil__free(env.owned);
+    anvil__free(env.target);
     anvil__free(last_use);
+    anvil__free(needed_value);
+    anvil__free(needed_node);
     anvil__free(io);
     return s;
+}
+
+anvil_status anvil__interp_run(const anvil__graph *g, const anvil__interp_env *parent,
+                               const anvil__tensor *inputs, anvil__tensor *outputs) {
+    return run_graph(g, parent, inputs, outputs, NULL);
+}
+
+anvil_status anvil__interp_run_ex(const anvil__graph *g, const anvil__tensor *inputs,
+                                  anvil__tensor *outputs, const anvil__interp_opts *opts) {
+    return run_graph(g, NULL, inputs, outputs, opts);
 }

@@ -16,6 +16,19 @@ typedef struct anvil__interp_env anvil__interp_env;
 anvil_status anvil__interp_run(const anvil__graph *g, const anvil__interp_env *parent,
                                const anvil__tensor *inputs, anvil__tensor *outputs);
 
+/* anvil__interp_run with two refinements the weight graph (refit) needs:
+ *   want: per graph output, whether to compute it (NULL: all). Nodes feeding no wanted output
+ *         are skipped; unwanted outputs come back with data NULL. Graphs with subgraphs: all.
+ *   into: outputs[o].data of every wanted output is caller memory of exactly the output's
+ *         byte count: the value is written there (by its own kernel when it can, else copied)
+ *         and stays the caller's, also on failure. */
+typedef struct anvil__interp_opts {
+    const bool *want;
+    bool into;
+} anvil__interp_opts;
+anvil_status anvil__interp_run_ex(const anvil__graph *g, const anvil__tensor *inputs,
+                                  anvil__tensor *outputs, const anvil__interp_opts *opts);
+
 /* Checks caller tensors against the graph's declared inputs (dtype, rank, fixed dims, and
  * consistent symbolic dims). Reports every missing input in one MISSING_INPUT message.
  * order[i] receives the index in `given` of the tensor feeding g->inputs[i]. */

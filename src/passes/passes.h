@@ -74,6 +74,10 @@ anvil_status anvil__passes_run(anvil__compile_state *st);
 anvil_status anvil__pass_clone_graph(const anvil__graph *src, anvil__graph *parent,
                                      bool with_inits, anvil__graph **out);
 
+/* A copy of a run graph with every node's fused post-ops expanded back into plain ONNX nodes
+ * (unfuse.c), so the reference interpreter can run it. */
+anvil_status anvil__pass_unfuse(const anvil__graph *run, anvil__graph **out);
+
 /* Copies every attribute of `from` onto node `node` of g (tensors and subgraphs deep-copied). */
 anvil_status anvil__pass_copy_attrs(anvil__graph *g, int32_t node, const anvil__node *from);
 

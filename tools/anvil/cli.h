@@ -165,6 +165,9 @@ int cli_check_engine_args(const char *command, const anvil_engine *engine,
 
 /* Loads an engine file; *seconds gets the load time. Returns an exit code. */
 int cli_load_engine(const char *path, anvil_engine **out, double *seconds);
+/* --map: loads the name map at `path` (NULL: nothing to do) and stores it in the engine, so
+ * the engine written next keeps it. Returns an exit code. */
+int cli_engine_set_map(anvil_engine *engine, const char *path);
 /* Runs `engine` once in `ctx`; a NEEDS_WEIGHTS failure gets a hint about stripped engines. */
 int cli_engine_run(anvil_context *ctx, const anvil_tensor *inputs, size_t n,
                    anvil_tensor_list **out);

@@ -342,3 +342,12 @@ int cli_engine_run(anvil_context *ctx, const anvil_tensor *inputs, size_t n,
               stderr);
     return CLI_EXIT_ERROR;
 }
+
+int cli_engine_set_map(anvil_engine *engine, const char *path) {
+    if (!path) return CLI_EXIT_OK;
+    anvil_name_map *map = NULL;
+    anvil_status s = anvil_name_map_load(path, &map);
+    if (s == ANVIL_OK) s = anvil_engine_set_name_map(engine, map);
+    anvil_name_map_destroy(map);
+    return s == ANVIL_OK ? CLI_EXIT_OK : cli_library_error(s);
+}

@@ -15,7 +15,7 @@ const char cli_compile_help[] =
     "USAGE\n"
     "  anvil compile MODEL.onnx -o ENGINE [--stripped] [--threads N]\n"
     "                [--profile NAME:MIN,OPT,MAX]... [--no-autotune] [--opt-level N]\n"
-    "                [--precision f32|bf16]\n"
+    "                [--precision f32|bf16] [--map MAP.json]\n"
     "\n"
     "Compiles the model into an engine (optimization passes, a tactic per node, timed on the\n"
     "OPT shapes unless --no-autotune, a memory plan, packed weights) and saves it to ENGINE,\n"
@@ -26,6 +26,8 @@ const char cli_compile_help[] =
     "\n"
     "OPTIONS\n"
     "  -o, --output ENGINE         the engine file to write (required)\n"
+    "      --map MAP.json          store this name map (from `anvil map`) in the engine, so that\n"
+    "                              `anvil refit` takes checkpoints in its source names\n"
     "      --stripped              save the plan and recipes without weights: smaller, and it\n"
     "                              runs only after a refit supplies the weights\n"
     CLI_COMPILE_OPTIONS_HELP
@@ -40,14 +42,16 @@ const char cli_compile_help[] =
 typedef struct compile_args {
     const char *model_path;
     const char *engine_path;
+    const char *map_path;
     bool stripped;
     cli_compile_args compile;
 } compile_args;
 
 static int parse_compile_args(int argc, char **argv, compile_args *a) {
-    enum { OPT_STRIPPED = 256 };
+    enum { OPT_STRIPPED = 256, OPT_MAP };
     static const struct option longs[] = {{"output", required_argument, NULL, 'o'},
                                           {"stripped", no_argument, NULL, OPT_STRIPPED},
+                                          {"map", required_argument, NULL, OPT_MAP},
                                           CLI_COMPILE_LONG_OPTIONS,
                                           {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
@@ -56,6 +60,7 @@ static int parse_compile_args(int argc, char **argv, compile_args *a) {
     while (rc == CLI_EXIT_OK && (c = getopt_long(argc, argv, ":o:", longs, NULL)) != -1) {
         if (c == 'o') a->engine_path = optarg;
         else if (c == OPT_STRIPPED) a->stripped = true;
+        else if (c == OPT_MAP) a->map_path = optarg;
         else if ((rc = cli_compile_option("compile", c, optarg, &a->compile)) == -1)
             rc = cli_bad_option("compile", c, argv);
     }
@@ -103,6 +108,7 @@ int cli_compile_main(int argc, char **argv) {
     if (rc == CLI_EXIT_OK && (st = anvil_model_load(a.model_path, &model)) != ANVIL_OK)
         rc = cli_library_error(st);
     if (rc == CLI_EXIT_OK) rc = cli_compile("compile", model, &a.compile, NULL, 0, &engine);
+    if (rc == CLI_EXIT_OK) rc = cli_engine_set_map(engine, a.map_path);
     if (rc == CLI_EXIT_OK) {
         anvil_save_options so = anvil_save_options_default();
         so.stripped = a.stripped ? 1 : 0;

@@ -3,7 +3,10 @@
  * binary model: image 1x3x32x32 → Conv+Relu → MaxPool → Conv+BatchNorm+Relu →
  * GlobalAveragePool → Flatten → Gemm → Softmax → probabilities 1x10. Weights come from a fixed
  * pseudo-random sequence, so every run writes the same bytes. The batch dim is symbolic
- * ("batch"). Also writes a matching input.npy (batch 1).
+ * ("batch"). Also writes a matching image.npy (batch 1) and a second weight version, as a
+ * fine-tune of the head would give: finetuned.safetensors (every weight, by name; the
+ * classifier changed, the rest not) and demo_cnn.finetuned.onnx (the same
+ * graph with those weights, for the interpreter's reference output).
  * Usage: make_demo_model OUT_DIR
  */
 #include "anvil.h"
@@ -127,6 +130,48 @@ static Onnx__ValueInfoProto *value_info(const char *name, int rank, const int64_
     return v;
 }
 
+static int write_model(const Onnx__ModelProto *model, const char *dir, const char *name,
+                       size_t *size_out) {
+    size_t size = onnx__model_proto__get_packed_size(model);
+    uint8_t *buf = malloc(size ? size : 1);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = buf ? fopen(path, "wb") : NULL;
+    if (f) onnx__model_proto__pack(model, buf);
+    int bad = !f || fwrite(buf, 1, size, f) != size;
+    if (f && fclose(f) != 0) bad = 1;
+    free(buf);
+    if (bad) {
+        fprintf(stderr, "make_demo_model: cannot write %s\n", path);
+        return 1;
+    }
+    if (size_out) *size_out = size;
+    return 0;
+}
+
+/* Changes the classifier weights in place (as a fine-tune of the head would) and
+ * writes every weight to finetuned.safetensors. */
+static int write_finetuned(Onnx__TensorProto **inits, size_t n, const char *dir) {
+    anvil_tensor t[16];
+    for (size_t i = 0; i < n && i < 16; i++) {
+        Onnx__TensorProto *p = inits[i];
+        float *data = (float *)p->raw_data.data;
+        size_t count = p->raw_data.len / sizeof(float);
+        if (strncmp(p->name, "fc.", 3) == 0)
+            for (size_t k = 0; k < count; k++) data[k] += 0.05f * rnd();
+        t[i] = (anvil_tensor){p->name, ANVIL_DTYPE_F32, (int32_t)p->n_dims, {0}, data,
+                              p->raw_data.len};
+        for (size_t d = 0; d < p->n_dims; d++) t[i].dims[d] = p->dims[d];
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/finetuned.safetensors", dir);
+    if (anvil_safetensors_write(path, t, n < 16 ? n : 16) != ANVIL_OK) {
+        fprintf(stderr, "make_demo_model: %s\n", anvil_last_error());
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: make_demo_model OUT_DIR\n");
@@ -191,17 +236,12 @@ int main(int argc, char **argv) {
     model.n_opset_import = 1;
     model.opset_import = opsets;
 
-    size_t size = onnx__model_proto__get_packed_size(&model);
-    uint8_t *buf = malloc(size);
-    onnx__model_proto__pack(&model, buf);
     char path[4096];
-    snprintf(path, sizeof path, "%s/demo_cnn.onnx", argv[1]);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(buf, 1, size, f) != size || fclose(f) != 0) {
-        fprintf(stderr, "make_demo_model: cannot write %s\n", path);
-        return 1;
-    }
-    free(buf);
+    size_t size = 0;
+    if (write_model(&model, argv[1], "demo_cnn.onnx", &size) != 0) return 1;
+    size_t n_inits = sizeof inits / sizeof *inits;
+    if (write_finetuned(inits, n_inits, argv[1]) != 0) return 1;
+    if (write_model(&model, argv[1], "demo_cnn.finetuned.onnx", NULL) != 0) return 1;
 
     float *image = malloc(3 * 32 * 32 * sizeof(float));
     for (int i = 0; i < 3 * 32 * 32; i++) image[i] = rnd();
@@ -213,6 +253,7 @@ int main(int argc, char **argv) {
     }
     free(image);
     for (int i = 0; i < n_kept; i++) free(kept[i]);
-    printf("wrote %s/demo_cnn.onnx (%zu bytes) and %s/image.npy\n", argv[1], size, argv[1]);
+    printf("wrote %s/demo_cnn.onnx (%zu bytes), image.npy, finetuned.safetensors and "
+           "demo_cnn.finetuned.onnx\n", argv[1], size);
     return 0;
 }

@@ -1,0 +1,270 @@
+/*
+ * refit_sources.c — finding a refit's source weights: by their own name in an ONNX model, a
+ * safetensors file or named tensors, else through a name map (checkpoint names, transposes,
+ * BatchNorm folds), and validating every one before anything is built. One error names every
+ * offending weight, and the source's unused tensors when some are missing (renamed or
+ * restructured checkpoints are then obvious).
+ */
+#include "engine/refit_sources.h"
+
+#include "api/model.h"
+#include "namemap/name_map.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+void anvil__name_list_add(anvil__name_list *l, const char *name, const char *detail) {
+    l->count++;
+    if (l->len + 8 >= sizeof l->text) return;
+    int n = snprintf(l->text + l->len, sizeof l->text - l->len, "%s'%s'%s%s",
+                     l->count > 1 ? ", " : "", name, detail ? " " : "", detail ? detail : "");
+    if (n < 0) return;
+    l->len += (size_t)n;
+    if (l->len >= sizeof l->text - 8) { /* truncated: say so */
+        l->len = sizeof l->text - 8;
+        memcpy(l->text + l->len, ", ...", 6);
+        l->len += 5;
+    }
+}
+
+static void from_public(const anvil_tensor *t, anvil__tensor *out) {
+    memset(out, 0, sizeof *out);
+    out->dtype = t->dtype;
+    out->rank = t->rank;
+    for (int32_t d = 0; d < t->rank && d < ANVIL_MAX_RANK; d++) out->dims[d] = t->dims[d];
+    out->data = t->data;
+    out->bytes = t->bytes;
+}
+
+/* Looks up source `name`; false if the source does not have it. */
+static bool find_source(const anvil_refit_source *src, const char *name, anvil__tensor *out) {
+    if (src->kind == ANVIL_REFIT_FROM_MODEL) {
+        const anvil__graph *g = src->model->graph;
+        int32_t v = anvil__graph_find(g, name);
+        if (v < 0 || g->values[v].init < 0) return false;
+        *out = g->inits[g->values[v].init].t;
+        return true;
+    }
+    if (src->kind == ANVIL_REFIT_FROM_SAFETENSORS) {
+        anvil_tensor t;
+        if (anvil_safetensors_find(src->safetensors, name, &t) != ANVIL_OK) return false;
+        from_public(&t, out);
+        return true;
+    }
+    for (size_t i = 0; i < src->n_tensors; i++) {
+        if (!src->tensors[i].name || strcmp(src->tensors[i].name, name) != 0) continue;
+        from_public(&src->tensors[i], out);
+        return true;
+    }
+    return false;
+}
+
+static bool same_shape(const anvil__value *want, const anvil__tensor *got) {
+    if (want->rank != got->rank) return false;
+    for (int32_t d = 0; d < got->rank; d++)
+        if (want->dims[d] != got->dims[d]) return false;
+    return true;
+}
+
+/* Index of the first non-finite element of a float tensor, -1 if all are finite. */
+static int64_t first_non_finite(const anvil__tensor *t, int64_t numel) {
+    if (!anvil__dtype_is_float(t->dtype)) return -1;
+    if (t->dtype == ANVIL_DTYPE_F32) {
+        const float *p = t->data;
+        for (int64_t i = 0; i < numel; i++)
+            if (!isfinite(p[i])) return i;
+        return -1;
+    }
+    for (int64_t i = 0; i < numel; i++)
+        if (!isfinite(anvil__load_f64(t->dtype, t->data, (size_t)i))) return i;
+    return -1;
+}
+
+typedef struct problems {
+    anvil__name_list missing, dtype, shape, finite, data, unused;
+} problems;
+
+/* Checks source i against weight-graph input value `want`; records what is wrong. */
+static void check_one(const anvil__value *want, anvil__tensor *t, bool check_finite,
+                      problems *p) {
+    char detail[256], a[96], b[96];
+    if (t->dtype != want->dtype) {
+        snprintf(detail, sizeof detail, "(expected %s, got %s)", anvil_dtype_name(want->dtype),
+                 anvil_dtype_name(t->dtype));
+        anvil__name_list_add(&p->dtype, want->name, detail);
+        return;
+    }
+    if (!same_shape(want, t)) {
+        snprintf(detail, sizeof detail, "(expected %s, got %s)",
+                 anvil__shape_str(want->rank, want->dims, a, sizeof a),
+                 anvil__shape_str(t->rank, t->dims, b, sizeof b));
+        anvil__name_list_add(&p->shape, want->name, detail);
+        return;
+    }
+    anvil__tensor expect;
+    memset(&expect, 0, sizeof expect);
+    if (anvil__tensor_shape(&expect, t->dtype, t->rank, t->dims) != ANVIL_OK ||
+        expect.bytes != t->bytes || (!t->data && t->bytes)) {
+        snprintf(detail, sizeof detail, "(%zu bytes for its shape, which needs %zu)", t->bytes,
+                 expect.bytes);
+        anvil__name_list_add(&p->data, want->name, detail);
+        return;
+    }
+    if (!t->data) t->data = (void *)""; /* empty tensor */
+    int64_t bad = check_finite ? first_non_finite(t, anvil__tensor_numel(t)) : -1;
+    if (bad >= 0) {
+        snprintf(detail, sizeof detail, "(element %lld is %g)", (long long)bad,
+                 anvil__load_f64(t->dtype, t->data, (size_t)bad));
+        anvil__name_list_add(&p->finite, want->name, detail);
+    }
+}
+
+static anvil_status report_problems(const problems *p) {
+    if (p->missing.count)
+        return anvil__error(ANVIL_STATUS_NOT_FOUND, "refit: %d source weight(s) missing: %s%s%s",
+                            p->missing.count, p->missing.text,
+                            p->unused.count ? "; the source has these tensors the engine does "
+                                              "not use: " : "",
+                            p->unused.count ? p->unused.text : "");
+    if (p->dtype.count)
+        return anvil__error(ANVIL_STATUS_DTYPE_MISMATCH, "refit: %d source weight(s) of the "
+                            "wrong dtype: %s", p->dtype.count, p->dtype.text);
+    if (p->shape.count)
+        return anvil__error(ANVIL_STATUS_SHAPE_MISMATCH, "refit: %d source weight(s) of the "
+                            "wrong shape: %s", p->shape.count, p->shape.text);
+    if (p->data.count)
+        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "refit: %d source weight(s) with "
+                            "bad data: %s", p->data.count, p->data.text);
+    if (p->finite.count)
+        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "refit: %d source weight(s) not "
+                            "finite: %s", p->finite.count, p->finite.text);
+    return ANVIL_OK;
+}
+
+
+static bool lookup_source(void *user, const char *name, anvil__tensor *out) {
+    return find_source(user, name, out);
+}
+
+/* Name of the source's i-th tensor, NULL past the end. */
+static const char *source_name(const anvil_refit_source *src, size_t i) {
+    if (src->kind == ANVIL_REFIT_FROM_MODEL) {
+        const anvil__graph *g = src->model->graph;
+        return i < (size_t)g->n_inits ? g->values[g->inits[i].value].name : NULL;
+    }
+    if (src->kind == ANVIL_REFIT_FROM_SAFETENSORS) {
+        anvil_tensor t;
+        return anvil_safetensors_get(src->safetensors, i, &t) == ANVIL_OK ? t.name : NULL;
+    }
+    return i < src->n_tensors ? (src->tensors[i].name ? src->tensors[i].name : "") : NULL;
+}
+
+/* Lists the source's tensors that neither the engine nor the map's entries for it read. */
+static anvil_status list_unused(const anvil_engine *e, const anvil_refit_source *src,
+                                const anvil_name_map *map, anvil__name_list *unused) {
+    const anvil__graph *w = e->weights;
+    anvil__name_map used;
+    memset(&used, 0, sizeof used);
+    anvil_status s = ANVIL_OK;
+    for (int32_t i = 0; s == ANVIL_OK && i < w->n_inputs; i++) {
+        const char *name = w->values[w->inputs[i]].name;
+        s = anvil__name_map_put(&used, name, i);
+        anvil_map_entry entry;
+        if (s != ANVIL_OK || !map || anvil_name_map_find(map, name, &entry) != ANVIL_OK) continue;
+        for (int32_t k = 0; s == ANVIL_OK && k < entry.n_sources; k++)
+            s = anvil__name_map_put(&used, entry.sources[k], i);
+    }
+    const char *name;
+    for (size_t i = 0; s == ANVIL_OK && (name = source_name(src, i)); i++)
+        if (anvil__name_map_get(&used, name) < 0) anvil__name_list_add(unused, name, NULL);
+    anvil__name_map_free(&used);
+    return s;
+}
+
+/* Computes source weight `name` through the map; false (and the reason recorded) if the map
+ * has no entry or cannot compute it. */
+static anvil_status from_map(const anvil_refit_source *src, const anvil_name_map *map,
+                             const char *name, anvil__tensor *t, void **computed, problems *p) {
+    anvil_map_entry entry;
+    if (!map || anvil_name_map_find(map, name, &entry) != ANVIL_OK) {
+        anvil__name_list_add(&p->missing, name, NULL);
+        return ANVIL_OK;
+    }
+    anvil_status s = anvil__name_map_compute(&entry, lookup_source, (void *)src, t);
+    if (s == ANVIL_STATUS_OUT_OF_MEMORY) return s;
+    if (s != ANVIL_OK) {
+        char detail[320];
+        snprintf(detail, sizeof detail, "(name map: %s)", anvil_last_error());
+        anvil__name_list_add(&p->missing, name, detail);
+        return ANVIL_OK;
+    }
+    *computed = t->data;
+    return ANVIL_OK;
+}
+
+anvil_status anvil__refit_gather(const anvil_engine *e, const anvil_refit_source *src,
+                                 const anvil_name_map *map, bool check_finite,
+                                 anvil__refit_sources *out) {
+    const anvil__graph *w = e->weights;
+    memset(out, 0, sizeof *out);
+    out->n = w->n_inputs;
+    out->t = anvil__calloc((size_t)w->n_inputs + 1, sizeof *out->t);
+    out->computed = anvil__calloc((size_t)w->n_inputs + 1, sizeof *out->computed);
+    problems *p = anvil__calloc(1, sizeof *p);
+    anvil_status s = out->t && out->computed && p ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
+    for (int32_t i = 0; s == ANVIL_OK && i < w->n_inputs; i++) {
+        const anvil__value *want = &w->values[w->inputs[i]];
+        if (!find_source(src, want->name, &out->t[i])) {
+            int before = p->missing.count;
+            s = from_map(src, map, want->name, &out->t[i], &out->computed[i], p);
+            if (s != ANVIL_OK || p->missing.count != before) continue;
+            out->n_mapped++;
+        }
+        check_one(want, &out->t[i], check_finite, p);
+    }
+    if (s == ANVIL_OK && p->missing.count) s = list_unused(e, src, map, &p->unused);
+    if (s == ANVIL_OK) s = report_problems(p);
+    anvil__free(p);
+    if (s != ANVIL_OK) anvil__refit_sources_free(out);
+    return s;
+}
+
+void anvil__refit_sources_free(anvil__refit_sources *s) {
+    for (int32_t i = 0; s->computed && i < s->n; i++) anvil__free(s->computed[i]);
+    anvil__free(s->computed);
+    anvil__free(s->t);
+    memset(s, 0, sizeof *s);
+}
+
+anvil_status anvil_engine_refit_missing(const anvil_engine *engine,
+                                        const anvil_refit_source *source,
+                                        const anvil_refit_options *options,
+                                        anvil_string_list **out) {
+    if (out) *out = NULL;
+    if (!engine || !source || !out)
+        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "engine, source or out is NULL");
+    anvil_status s = anvil__refit_check_source(source);
+    if (s != ANVIL_OK) return s;
+    const anvil_name_map *map = options && options->name_map ? options->name_map
+                                                              : engine->name_map;
+    const anvil__graph *w = engine->weights;
+    anvil_string_list *list = anvil__string_list_new();
+    if (!list) return ANVIL_STATUS_OUT_OF_MEMORY;
+    for (int32_t i = 0; s == ANVIL_OK && i < w->n_inputs; i++) {
+        const char *name = w->values[w->inputs[i]].name;
+        anvil__tensor t;
+        if (find_source(source, name, &t)) continue;
+        anvil_map_entry entry;
+        bool mapped = map && anvil_name_map_find(map, name, &entry) == ANVIL_OK;
+        for (int32_t k = 0; mapped && k < entry.n_sources; k++)
+            mapped = !entry.sources[k][0] || find_source(source, entry.sources[k], &t);
+        if (!mapped) s = anvil__string_list_add(list, name);
+    }
+    if (s != ANVIL_OK) {
+        anvil_string_list_destroy(list);
+        return s;
+    }
+    *out = list;
+    return ANVIL_OK;
+}

@@ -1,0 +1,45 @@
+/*
+ * refit_sources.h — finding and validating a refit's source weights (refit_sources.c) and
+ * verifying a staged weight set (refit_verify.c); refit.c orchestrates.
+ */
+#ifndef ANVIL_REFIT_SOURCES_H
+#define ANVIL_REFIT_SOURCES_H
+
+#include "engine/engine_internal.h"
+
+/* A bounded list of offending names for one error message. */
+typedef struct anvil__name_list {
+    char text[1536];
+    size_t len;
+    int count;
+} anvil__name_list;
+/* Appends 'name' (and detail, may be NULL); past the buffer, counts and ends with "...". */
+void anvil__name_list_add(anvil__name_list *l, const char *name, const char *detail);
+
+/* Checks a refit source's kind and that it carries what its kind needs. */
+anvil_status anvil__refit_check_source(const anvil_refit_source *src);
+
+/* The engine's source weights found in one refit source, in weights->inputs order. */
+typedef struct anvil__refit_sources {
+    anvil__tensor *t;   /* borrowed from the source, or computed through the name map */
+    void **computed;    /* per source: data to free (name-map results), else NULL */
+    int32_t n;
+    size_t n_mapped;
+} anvil__refit_sources;
+
+/* Finds every source weight of the engine in `src` (by name, else through `map`), validating
+ * dtype, shape, byte count and (check_finite) values. Any problem fails with one error naming
+ * every offending weight (and the source's unused tensors when some are missing). */
+anvil_status anvil__refit_gather(const anvil_engine *e, const anvil_refit_source *src,
+                                 const anvil_name_map *map, bool check_finite,
+                                 anvil__refit_sources *out);
+void anvil__refit_sources_free(anvil__refit_sources *s);
+
+/* Runs the engine on `set` and the reference interpreter on the engine's run graph with the
+ * set's sources unpacked, on the verify inputs of `o`; fails with OUT_OF_RANGE naming the
+ * worst output when it exceeds the tolerance. *worst receives the largest relative error. */
+anvil_status anvil__refit_verify(const anvil_engine *e, const anvil__weight_set *set,
+                                 const anvil__refit_sources *sources,
+                                 const anvil_refit_options *o, double *worst);
+
+#endif /* ANVIL_REFIT_SOURCES_H */

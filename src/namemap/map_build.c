@@ -1,0 +1,302 @@
+/*
+ * map_build.c — anvil_name_map_build: matches each initializer of a model to checkpoint tensors
+ * by content. Identity first (same name preferred, where float tensors may differ within the
+ * tolerance; then by XXH3 hash, ties in checkpoint order), then transposes (rank 2 to 4, every
+ * permutation the shapes allow), then BatchNorm folds into Conv weights (map_build_bn.c).
+ * Renamed matches need at least 2 elements: a scalar constant would match by coincidence.
+ */
+#include "api/model.h"
+#include "namemap/name_map.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+enum { NM_MAX_TRANSPOSE_RANK = 4, NM_SAMPLES = 16 };
+
+bool anvil__nm_lookup(void *user, const char *name, anvil__tensor *out) {
+    const anvil__nm_build *b = user;
+    int32_t i = anvil__name_map_get(&b->ck_index, name);
+    if (i < 0) return false;
+    *out = b->ck[i].t;
+    return true;
+}
+
+static anvil_status load_checkpoint(anvil__nm_build *b, const anvil_safetensors *st) {
+    b->n_ck = anvil_safetensors_count(st);
+    if (b->n_ck > INT32_MAX)
+        return anvil__error(ANVIL_STATUS_LIMIT_EXCEEDED, "name map: %zu checkpoint tensors",
+                            b->n_ck);
+    b->ck = anvil__calloc(b->n_ck ? b->n_ck : 1, sizeof *b->ck);
+    if (!b->ck) return ANVIL_STATUS_OUT_OF_MEMORY;
+    for (size_t i = 0; i < b->n_ck; i++) {
+        anvil_tensor t;
+        anvil_status s = anvil_safetensors_get(st, i, &t);
+        if (s != ANVIL_OK) return s;
+        anvil__nm_ckpt *c = &b->ck[i];
+        c->name = t.name;
+        c->t.dtype = t.dtype;
+        c->t.rank = t.rank;
+        memcpy(c->t.dims, t.dims, sizeof c->t.dims);
+        c->t.data = t.data;
+        c->t.bytes = t.bytes;
+        c->numel = anvil_shape_numel(t.rank, t.dims);
+        c->hash = XXH3_64bits(t.data, t.bytes);
+        if ((s = anvil__name_map_put(&b->ck_index, c->name, (int32_t)i)) != ANVIL_OK) return s;
+    }
+    return ANVIL_OK;
+}
+
+static bool same_shape(const anvil__tensor *a, const anvil__tensor *c) {
+    if (a->dtype != c->dtype || a->rank != c->rank || a->bytes != c->bytes) return false;
+    for (int32_t i = 0; i < a->rank; i++)
+        if (a->dims[i] != c->dims[i]) return false;
+    return true;
+}
+
+static bool equal_content(const anvil__tensor *a, const anvil__tensor *c) {
+    return same_shape(a, c) && (a->bytes == 0 || memcmp(a->data, c->data, a->bytes) == 0);
+}
+
+/* Float tensors of one shape within the tolerance: max |a - c| <= tol * max |c|. Only for a
+ * checkpoint tensor of the initializer's own name (the name is the evidence; exports may round
+ * buffers such as BatchNorm statistics differently in the last bit). */
+static bool close_content(const anvil__nm_build *b, const anvil__tensor *a,
+                          const anvil__tensor *c) {
+    if (!same_shape(a, c) || !anvil__dtype_is_float(a->dtype)) return false;
+    size_t n = a->bytes / anvil_dtype_size(a->dtype);
+    double err = 0, mag = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = anvil__load_f64(a->dtype, a->data, i), y = anvil__load_f64(c->dtype, c->data, i);
+        double d = fabs(x - y);
+        if (!(d <= err)) err = d; /* NaN sticks */
+        if (fabs(y) > mag) mag = fabs(y);
+    }
+    return err <= b->tol * mag;
+}
+
+/* Checkpoint tensors by content hash; sorted by (hash, index) so ties stay in checkpoint
+ * order. */
+typedef struct nm_hashed {
+    uint64_t hash;
+    size_t index;
+} nm_hashed;
+
+static int cmp_hashed(const void *x, const void *y) {
+    const nm_hashed *a = x, *c = y;
+    if (a->hash != c->hash) return a->hash < c->hash ? -1 : 1;
+    return a->index < c->index ? -1 : a->index > c->index;
+}
+
+static nm_hashed *hash_index(const anvil__nm_build *b) {
+    nm_hashed *h = anvil__malloc_array(b->n_ck ? b->n_ck : 1, sizeof *h);
+    if (!h) return NULL;
+    for (size_t i = 0; i < b->n_ck; i++) {
+        h[i].hash = b->ck[i].hash;
+        h[i].index = i;
+    }
+    qsort(h, b->n_ck, sizeof *h, cmp_hashed);
+    return h;
+}
+
+/* The first checkpoint tensor (in checkpoint order) equal to t, or -1. */
+static int64_t find_equal(const anvil__nm_build *b, const nm_hashed *h, const anvil__tensor *t) {
+    uint64_t hash = XXH3_64bits(t->data, t->bytes);
+    size_t lo = 0, hi = b->n_ck;
+    while (lo < hi) { /* first element with h[].hash >= hash */
+        size_t mid = lo + (hi - lo) / 2;
+        if (h[mid].hash < hash) lo = mid + 1;
+        else hi = mid;
+    }
+    for (size_t k = lo; k < b->n_ck && h[k].hash == hash; k++)
+        if (equal_content(t, &b->ck[h[k].index].t)) return (int64_t)h[k].index;
+    return -1;
+}
+
+static void set_found(anvil__nm_build *b, int32_t init, anvil_map_kind kind, const char *source) {
+    anvil_map_entry *e = &b->found[init];
+    memset(e, 0, sizeof *e);
+    e->onnx = b->g->values[b->g->inits[init].value].name;
+    e->kind = kind;
+    e->n_sources = 1;
+    e->sources[0] = source;
+}
+
+/* ---- transposes --------------------------------------------------------------------------- */
+
+/* Next permutation in lexicographic order; false after the last. */
+static bool next_perm(int32_t *p, int32_t n) {
+    int32_t i = n - 2;
+    while (i >= 0 && p[i] >= p[i + 1]) i--;
+    if (i < 0) return false;
+    int32_t j = n - 1;
+    while (p[j] <= p[i]) j--;
+    int32_t t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+    for (int32_t a = i + 1, z = n - 1; a < z; a++, z--) {
+        t = p[a];
+        p[a] = p[z];
+        p[z] = t;
+    }
+    return true;
+}
+
+/* Strides of source c walked in the order of t's axes under perm; false when the dims do not
+ * line up (t.dims[k] must be c.dims[perm[k]]). */
+static bool perm_strides(const anvil__tensor *t, const anvil__tensor *c, const int32_t *perm,
+                         int64_t *stride) {
+    int64_t in_stride[ANVIL_MAX_RANK], acc = 1;
+    for (int32_t i = c->rank - 1; i >= 0; i--) {
+        in_stride[i] = acc;
+        acc *= c->dims[i];
+    }
+    for (int32_t k = 0; k < t->rank; k++) {
+        if (t->dims[k] != c->dims[perm[k]]) return false;
+        stride[k] = in_stride[perm[k]];
+    }
+    return true;
+}
+
+/* Offset in c of element k of t (row-major) under the strides. */
+static int64_t source_offset(const anvil__tensor *t, const int64_t *stride, int64_t k) {
+    int64_t off = 0;
+    for (int32_t a = t->rank - 1; a >= 0; a--) {
+        off += (k % t->dims[a]) * stride[a];
+        k /= t->dims[a];
+    }
+    return off;
+}
+
+static bool transposed_equal(const anvil__tensor *t, const anvil__tensor *c,
+                             const int64_t *stride, int64_t numel) {
+    size_t es = anvil_dtype_size(t->dtype);
+    const unsigned char *x = t->data, *y = c->data;
+    for (int k = 0; k < NM_SAMPLES; k++) { /* a few elements first: most candidates fail here */
+        int64_t i = (numel - 1) * k / (NM_SAMPLES - 1);
+        if (memcmp(x + (size_t)i * es, y + (size_t)source_offset(t, stride, i) * es, es) != 0)
+            return false;
+    }
+    int64_t idx[ANVIL_MAX_RANK] = {0}, off = 0;
+    for (int64_t i = 0; i < numel; i++) {
+        if (memcmp(x + (size_t)i * es, y + (size_t)off * es, es) != 0) return false;
+        for (int32_t a = t->rank - 1; a >= 0; a--) {
+            off += stride[a];
+            if (++idx[a] < t->dims[a]) break;
+            off -= stride[a] * t->dims[a];
+            idx[a] = 0;
+        }
+    }
+    return true;
+}
+
+/* The first checkpoint tensor that t is a transpose of (first permutation in lexicographic
+ * order), or -1. */
+static int64_t find_transpose(const anvil__nm_build *b, const anvil__tensor *t, int64_t numel,
+                              int32_t *perm_out) {
+    if (t->rank < 2 || t->rank > NM_MAX_TRANSPOSE_RANK) return -1;
+    for (size_t j = 0; j < b->n_ck; j++) {
+        const anvil__tensor *c = &b->ck[j].t;
+        if (c->dtype != t->dtype || c->rank != t->rank || b->ck[j].numel != numel) continue;
+        int32_t perm[ANVIL_MAX_RANK];
+        for (int32_t k = 0; k < t->rank; k++) perm[k] = k;
+        while (next_perm(perm, t->rank)) { /* skips the identity, matched before */
+            int64_t stride[ANVIL_MAX_RANK];
+            if (!perm_strides(t, c, perm, stride) || !transposed_equal(t, c, stride, numel))
+                continue;
+            memcpy(perm_out, perm, sizeof perm[0] * (size_t)t->rank);
+            return (int64_t)j;
+        }
+    }
+    return -1;
+}
+
+/* ---- driver ------------------------------------------------------------------------------- */
+
+static void match_plain(anvil__nm_build *b, const nm_hashed *h, int32_t i) {
+    const anvil__init *in = &b->g->inits[i];
+    const anvil__tensor *t = &in->t;
+    const char *name = b->g->values[in->value].name;
+    int64_t numel = anvil__tensor_numel(t);
+    if (!anvil__dtype_valid(t->dtype) || numel < 0 || (t->bytes && !t->data)) return;
+    int32_t j = anvil__name_map_get(&b->ck_index, name);
+    if (j >= 0 && (equal_content(t, &b->ck[j].t) || close_content(b, t, &b->ck[j].t))) {
+        set_found(b, i, ANVIL_MAP_IDENTITY, b->ck[j].name);
+        b->same_name[i] = true;
+        return;
+    }
+    if (numel < 2) return;
+    int64_t k = find_equal(b, h, t);
+    if (k >= 0) {
+        set_found(b, i, ANVIL_MAP_IDENTITY, b->ck[k].name);
+        return;
+    }
+    int32_t perm[ANVIL_MAX_RANK];
+    if ((k = find_transpose(b, t, numel, perm)) >= 0) {
+        set_found(b, i, ANVIL_MAP_TRANSPOSE, b->ck[k].name);
+        b->found[i].rank = t->rank;
+        memcpy(b->found[i].perm, perm, sizeof perm[0] * (size_t)t->rank);
+    }
+}
+
+/* Entries in initializer order; the initializers without one go to the unmatched list. */
+static anvil_status emit(const anvil__nm_build *b, anvil_name_map *map) {
+    anvil_status s = ANVIL_OK;
+    for (int32_t i = 0; s == ANVIL_OK && i < b->g->n_inits; i++) {
+        const char *name = b->g->values[b->g->inits[i].value].name;
+        if (b->found[i].n_sources)
+            s = anvil__name_map_add(map, &b->found[i], "name map", ANVIL_STATUS_INVALID_ARGUMENT);
+        else
+            s = anvil__name_map_add_unmatched(map, name, "name map",
+                                              ANVIL_STATUS_INVALID_ARGUMENT);
+    }
+    return s;
+}
+
+static anvil_status check_build_args(const anvil_model *model, const anvil_safetensors *st,
+                                     const anvil_map_options *o, anvil_name_map **out) {
+    if (!out) return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "name_map_build: NULL out");
+    *out = NULL;
+    if (!model || !model->graph || !st)
+        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "name_map_build: NULL %s",
+                            st ? "model" : "checkpoint");
+    if (!(isfinite(o->tolerance) && o->tolerance >= 0 && o->tolerance < 1))
+        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
+                            "name_map_build: tolerance %g is not in [0, 1)", o->tolerance);
+    return ANVIL_OK;
+}
+
+anvil_status anvil_name_map_build(const anvil_model *model, const anvil_safetensors *checkpoint,
+                                  const anvil_map_options *options, anvil_name_map **out) {
+    anvil_map_options o = options ? *options : anvil_map_options_default();
+    anvil_status s = check_build_args(model, checkpoint, &o, out);
+    if (s != ANVIL_OK) return s;
+    anvil__nm_build b;
+    memset(&b, 0, sizeof b);
+    b.g = model->graph;
+    b.tol = o.tolerance;
+    size_t n = (size_t)b.g->n_inits;
+    nm_hashed *h = NULL;
+    anvil_name_map *map = NULL;
+    b.found = anvil__calloc(n ? n : 1, sizeof *b.found);
+    b.same_name = anvil__calloc(n ? n : 1, sizeof *b.same_name);
+    if (!b.found || !b.same_name) s = ANVIL_STATUS_OUT_OF_MEMORY;
+    if (s == ANVIL_OK) s = load_checkpoint(&b, checkpoint);
+    if (s == ANVIL_OK && !(h = hash_index(&b))) s = ANVIL_STATUS_OUT_OF_MEMORY;
+    for (int32_t i = 0; s == ANVIL_OK && i < b.g->n_inits; i++) match_plain(&b, h, i);
+    if (s == ANVIL_OK) s = anvil__nm_match_folds(&b);
+    if (s == ANVIL_OK && !(map = anvil__name_map_new())) s = ANVIL_STATUS_OUT_OF_MEMORY;
+    if (s == ANVIL_OK) s = emit(&b, map);
+    anvil__free(h);
+    anvil__free(b.ck);
+    anvil__free(b.found);
+    anvil__free(b.same_name);
+    anvil__name_map_free(&b.ck_index);
+    if (s != ANVIL_OK) {
+        anvil_name_map_destroy(map);
+        return s;
+    }
+    *out = map;
+    return ANVIL_OK;
+}

@@ -1,0 +1,335 @@
+/*
+ * map_build_bn.c — finds BatchNorm layers that an exporter folded into Conv weights and biases.
+ * For a Conv weight W' with no plain match: a checkpoint tensor C of W's shape such that each
+ * output channel of W' is that channel of C times one ratio r[o]; then a BN group of the
+ * checkpoint (P.weight, P.bias, P.running_mean, P.running_var of length O) and an eps among
+ * common values whose gamma / sqrt(var + eps) is r. Every candidate is confirmed by computing
+ * the fold (map_compute.c) and comparing with W' (and the Conv's bias). Not here: identity and
+ * transpose matches (map_build.c); Gemm or ConvTranspose folds.
+ */
+#include "namemap/name_map.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* eps values of common frameworks, most common first (a tie keeps the earlier). */
+static const double k_eps[] = {1e-5, 1e-3, 1e-4, 1e-6, 1e-2};
+#define N_EPS (sizeof k_eps / sizeof k_eps[0])
+
+/* A complete BatchNorm parameter group of the checkpoint (indices into ck). */
+typedef struct bn_group {
+    size_t gamma, beta, mean, var;
+    int64_t n;
+} bn_group;
+
+/* One candidate fold for a weight and how well it fits. */
+typedef struct fold_fit {
+    size_t conv;      /* C, index into ck */
+    const bn_group *bn;
+    double eps;
+    double err;       /* max |computed - W'| */
+    bool exact;       /* bit-identical */
+    int bias;         /* 2: the Conv's bias matches exactly, 1: within tolerance, 0: not */
+    size_t prefix;    /* common name prefix of C and the BN group (ties: the closest layer) */
+} fold_fit;
+
+typedef struct bn_state {
+    anvil__nm_build *b;
+    bn_group *groups;
+    size_t n_groups;
+    double *r, *cmax; /* per output channel: W'/C ratio, max |C| of the channel */
+} bn_state;
+
+static double ld(anvil_dtype dt, const void *p, size_t i) { return anvil__load_f64(dt, p, i); }
+
+/* Unit roundoff of a float dtype: how far a ratio of rounded values may stray. */
+static double roundoff(anvil_dtype dt) {
+    switch (dt) {
+    case ANVIL_DTYPE_F16: return 0x1p-11;
+    case ANVIL_DTYPE_BF16: return 0x1p-8;
+    case ANVIL_DTYPE_F64: return 0x1p-53;
+    default: return 0x1p-24;
+    }
+}
+
+static bool is_vector(const anvil__nm_build *b, int32_t j, anvil_dtype dt, int64_t n) {
+    const anvil__tensor *t = &b->ck[j].t;
+    return j >= 0 && b->ck[j].t.dtype == dt && t->rank == 1 && t->dims[0] == n;
+}
+
+/* Index of `prefix` + `suffix` in the checkpoint, or -1. */
+static int32_t find_suffixed(const anvil__nm_build *b, const char *prefix, size_t len,
+                             const char *suffix, char *buf) {
+    memcpy(buf, prefix, len);
+    strcpy(buf + len, suffix);
+    return anvil__name_map_get(&b->ck_index, buf);
+}
+
+/* Every P with P.weight, P.bias, P.running_mean, P.running_var: float vectors of one length. */
+static anvil_status find_groups(bn_state *st) {
+    const anvil__nm_build *b = st->b;
+    st->groups = anvil__calloc(b->n_ck ? b->n_ck : 1, sizeof *st->groups);
+    if (!st->groups) return ANVIL_STATUS_OUT_OF_MEMORY;
+    for (size_t j = 0; j < b->n_ck; j++) {
+        const char *name = b->ck[j].name;
+        size_t len = strlen(name);
+        const anvil__tensor *g = &b->ck[j].t;
+        if (len < 7 || strcmp(name + len - 7, ".weight") != 0 || g->rank != 1 ||
+            !anvil__dtype_is_float(g->dtype))
+            continue;
+        char *buf = anvil__malloc(len + 16);
+        if (!buf) return ANVIL_STATUS_OUT_OF_MEMORY;
+        size_t p = len - 7;
+        int32_t beta = find_suffixed(b, name, p, ".bias", buf);
+        int32_t mean = find_suffixed(b, name, p, ".running_mean", buf);
+        int32_t var = find_suffixed(b, name, p, ".running_var", buf);
+        anvil__free(buf);
+        int64_t n = g->dims[0];
+        if (is_vector(b, beta, g->dtype, n) && is_vector(b, mean, g->dtype, n) &&
+            is_vector(b, var, g->dtype, n))
+            st->groups[st->n_groups++] = (bn_group){j, (size_t)beta, (size_t)mean, (size_t)var, n};
+    }
+    return ANVIL_OK;
+}
+
+/* r[o] = W'[o, k] / C[o, k] at the largest |C[o, :]|, and checks that every element of W' is
+ * C * r within `lim`. A channel of C that is all zero leaves r[o] NaN (any scale fits). */
+static bool channel_ratios(bn_state *st, const anvil__tensor *w, const anvil__tensor *c,
+                           double lim) {
+    anvil_dtype dt = w->dtype;
+    size_t o = (size_t)w->dims[0], inner = (size_t)(anvil__tensor_numel(w) / w->dims[0]);
+    for (size_t ch = 0; ch < o; ch++) {
+        size_t base = ch * inner, at = base;
+        double best = 0;
+        for (size_t k = base; k < base + inner; k++) {
+            double v = fabs(ld(dt, c->data, k));
+            if (v > best) {
+                best = v;
+                at = k;
+            }
+        }
+        st->cmax[ch] = best;
+        double r = best > 0 ? ld(dt, w->data, at) / ld(dt, c->data, at) : NAN;
+        st->r[ch] = r;
+        for (size_t k = base; k < base + inner; k++) {
+            double want = best > 0 ? ld(dt, c->data, k) * r : 0.0;
+            if (!(fabs(want - ld(dt, w->data, k)) <= lim)) return false;
+        }
+    }
+    return true;
+}
+
+/* How far gamma / sqrt(var + eps) strays from the ratios, weighted by the channel magnitudes
+ * (an estimate of max |C * s - W'|), computed in float like map_compute.c. */
+static double scale_error(const bn_state *st, const bn_group *g, double eps, anvil_dtype dt) {
+    const anvil__nm_build *b = st->b;
+    const void *gamma = b->ck[g->gamma].t.data, *var = b->ck[g->var].t.data;
+    double err = 0;
+    for (size_t i = 0; i < (size_t)g->n; i++) {
+        if (isnan(st->r[i])) continue;
+        double s;
+        if (dt == ANVIL_DTYPE_F64) {
+            s = ld(dt, gamma, i) / sqrt(ld(dt, var, i) + eps);
+        } else {
+            float t = (float)ld(dt, var, i) + (float)eps;
+            float q = (float)ld(dt, gamma, i) / sqrtf(t);
+            s = q;
+        }
+        double e = fabs(s - st->r[i]) * st->cmax[i];
+        if (!(e <= err)) err = e; /* NaN stays */
+    }
+    return err;
+}
+
+/* Computes entry e and compares it with the initializer t: *err = max |computed - t|, *exact
+ * when bit-identical. False when it cannot be computed or shapes differ. */
+static bool compare_entry(anvil__nm_build *b, const anvil_map_entry *e, const anvil__tensor *t,
+                          double *err, bool *exact) {
+    anvil__tensor got;
+    if (anvil__name_map_compute(e, anvil__nm_lookup, b, &got) != ANVIL_OK) return false;
+    bool ok = got.dtype == t->dtype && got.bytes == t->bytes && got.rank == t->rank &&
+              memcmp(got.dims, t->dims, sizeof got.dims[0] * (size_t)t->rank) == 0;
+    *exact = ok && (t->bytes == 0 || memcmp(got.data, t->data, t->bytes) == 0);
+    *err = 0;
+    size_t n = ok ? t->bytes / anvil_dtype_size(t->dtype) : 0;
+    for (size_t i = 0; !*exact && i < n; i++) {
+        double d = fabs(ld(t->dtype, got.data, i) - ld(t->dtype, t->data, i));
+        if (!(d <= *err)) *err = d;
+    }
+    anvil__free(got.data);
+    return ok && !isnan(*err);
+}
+
+static double max_abs(const anvil__tensor *t) {
+    size_t n = t->bytes / anvil_dtype_size(t->dtype);
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = fabs(ld(t->dtype, t->data, i));
+        if (!(v <= m)) m = v;
+    }
+    return m;
+}
+
+static void fold_entry(const anvil__nm_build *b, anvil_map_kind kind, const char *onnx,
+                       const char *first, const bn_group *g, double eps, anvil_map_entry *e) {
+    memset(e, 0, sizeof *e);
+    e->onnx = onnx;
+    e->kind = kind;
+    e->n_sources = 5;
+    e->sources[0] = first;
+    e->sources[1] = b->ck[g->gamma].name;
+    e->sources[2] = b->ck[g->beta].name;
+    e->sources[3] = b->ck[g->mean].name;
+    e->sources[4] = b->ck[g->var].name;
+    e->eps = eps;
+}
+
+/* The conv bias source for C: C's prefix + ".bias" when the checkpoint has it, else "". */
+static const char *conv_bias_name(const anvil__nm_build *b, size_t conv) {
+    const char *name = b->ck[conv].name;
+    size_t len = strlen(name);
+    if (len < 7 || strcmp(name + len - 7, ".weight") != 0) return "";
+    char *buf = anvil__malloc(len + 8);
+    if (!buf) return "";
+    int32_t j = find_suffixed(b, name, len - 7, ".bias", buf);
+    anvil__free(buf);
+    return j >= 0 ? b->ck[j].name : "";
+}
+
+static size_t common_prefix(const char *a, const char *c) {
+    size_t n = 0;
+    while (a[n] && a[n] == c[n]) n++;
+    return n;
+}
+
+/* Lexicographic preference: bias fit, exact weight, smaller error, closer names. */
+static bool better(const fold_fit *a, const fold_fit *c) {
+    if (a->bias != c->bias) return a->bias > c->bias;
+    if (a->exact != c->exact) return a->exact;
+    if (a->err != c->err) return a->err < c->err;
+    return a->prefix > c->prefix;
+}
+
+typedef struct conv_inits {
+    int32_t weight, bias; /* initializer indices; bias -1 when the Conv has none */
+    double lim, pre;      /* acceptance and pre-filter bounds on |error| for the weight */
+} conv_inits;
+
+/* Full check of (C, group, eps): the computed fold against W' and the Conv's bias. */
+static bool fit_candidate(bn_state *st, const conv_inits *ci, size_t conv, const bn_group *g,
+                          double eps, fold_fit *fit, const char **bias_src) {
+    anvil__nm_build *b = st->b;
+    const anvil__init *w = &b->g->inits[ci->weight];
+    anvil_map_entry e;
+    fold_entry(b, ANVIL_MAP_CONV_BN_FOLD_WEIGHT, b->g->values[w->value].name, b->ck[conv].name, g,
+               eps, &e);
+    memset(fit, 0, sizeof *fit);
+    if (!compare_entry(b, &e, &w->t, &fit->err, &fit->exact)) return false;
+    if (!fit->exact && !(fit->err <= ci->lim)) return false;
+    fit->conv = conv;
+    fit->bn = g;
+    fit->eps = eps;
+    fit->prefix = common_prefix(b->ck[conv].name, b->ck[g->gamma].name);
+    if (ci->bias < 0) return true;
+    const anvil__init *bias = &b->g->inits[ci->bias];
+    *bias_src = conv_bias_name(b, conv);
+    fold_entry(b, ANVIL_MAP_CONV_BN_FOLD_BIAS, b->g->values[bias->value].name, *bias_src, g, eps,
+               &e);
+    double err;
+    bool exact;
+    if (anvil__dtype_is_float(bias->t.dtype) && bias->t.rank == 1 &&
+        compare_entry(b, &e, &bias->t, &err, &exact))
+        fit->bias = exact ? 2 : err <= b->tol * max_abs(&bias->t) ? 1 : 0;
+    return true;
+}
+
+/* Tries every eps whose scale is close to the ratios; keeps the best fit. */
+static void try_group(bn_state *st, const conv_inits *ci, size_t conv, const bn_group *g,
+                      fold_fit *best, const char **best_bias, bool *have) {
+    anvil_dtype dt = st->b->ck[conv].t.dtype;
+    for (size_t k = 0; k < N_EPS; k++) {
+        if (!(scale_error(st, g, k_eps[k], dt) <= ci->pre)) continue;
+        fold_fit fit;
+        const char *bias_src = "";
+        if (!fit_candidate(st, ci, conv, g, k_eps[k], &fit, &bias_src)) continue;
+        if (*have && !better(&fit, best)) continue;
+        *best = fit;
+        *best_bias = bias_src;
+        *have = true;
+    }
+}
+
+static void record(bn_state *st, const conv_inits *ci, const fold_fit *f, const char *bias_src) {
+    anvil__nm_build *b = st->b;
+    const anvil__init *w = &b->g->inits[ci->weight];
+    fold_entry(b, ANVIL_MAP_CONV_BN_FOLD_WEIGHT, b->g->values[w->value].name, b->ck[f->conv].name,
+               f->bn, f->eps, &b->found[ci->weight]);
+    /* The bias of a folded conv is a fold too, even when it also equals a checkpoint tensor by
+     * coincidence (running_mean 0 makes it equal to beta); only its own name wins. */
+    if (ci->bias < 0 || f->bias == 0 || b->same_name[ci->bias]) return;
+    const anvil__init *bias = &b->g->inits[ci->bias];
+    fold_entry(b, ANVIL_MAP_CONV_BN_FOLD_BIAS, b->g->values[bias->value].name, bias_src, f->bn,
+               f->eps, &b->found[ci->bias]);
+}
+
+static void fold_conv(bn_state *st, conv_inits *ci) {
+    anvil__nm_build *b = st->b;
+    const anvil__tensor *w = &b->g->inits[ci->weight].t;
+    int64_t numel = anvil__tensor_numel(w);
+    if (!anvil__dtype_is_float(w->dtype) || w->rank < 2 || numel <= 0 || w->dims[0] <= 0 ||
+        !w->data)
+        return;
+    double m = max_abs(w);
+    if (!(m > 0 && isfinite(m))) return; /* all zero: any BN group would fit */
+    ci->lim = b->tol * m;
+    ci->pre = fmax(b->tol, 8 * roundoff(w->dtype)) * m;
+    fold_fit best;
+    memset(&best, 0, sizeof best);
+    const char *best_bias = "";
+    bool have = false;
+    for (size_t j = 0; j < b->n_ck; j++) {
+        const anvil__tensor *c = &b->ck[j].t;
+        bool shape = c->dtype == w->dtype && c->rank == w->rank && c->bytes == w->bytes &&
+                     memcmp(c->dims, w->dims, sizeof c->dims[0] * (size_t)w->rank) == 0;
+        if (!shape || !channel_ratios(st, w, c, ci->pre)) continue;
+        for (size_t k = 0; k < st->n_groups; k++)
+            if (st->groups[k].n == w->dims[0] && b->ck[st->groups[k].gamma].t.dtype == w->dtype)
+                try_group(st, ci, j, &st->groups[k], &best, &best_bias, &have);
+    }
+    if (have) record(st, ci, &best, best_bias);
+}
+
+static bool is_init(const anvil__graph *g, const anvil__node *n, int32_t input, int32_t *init) {
+    if (input >= n->n_inputs || n->inputs[input] < 0) return false;
+    const anvil__value *v = &g->values[n->inputs[input]];
+    if (!(v->flags & ANVIL_VALUE_INITIALIZER) || v->init < 0) return false;
+    *init = v->init;
+    return true;
+}
+
+anvil_status anvil__nm_match_folds(anvil__nm_build *b) {
+    bn_state st;
+    memset(&st, 0, sizeof st);
+    st.b = b;
+    anvil_status s = find_groups(&st);
+    for (int32_t i = 0; s == ANVIL_OK && st.n_groups && i < b->g->n_nodes; i++) {
+        const anvil__node *n = &b->g->nodes[i];
+        conv_inits ci = {-1, -1, 0, 0};
+        if (strcmp(n->op_type, "Conv") != 0 || n->domain[0] || !is_init(b->g, n, 1, &ci.weight) ||
+            b->found[ci.weight].n_sources)
+            continue;
+        if (!is_init(b->g, n, 2, &ci.bias)) ci.bias = -1;
+        const anvil__tensor *w = &b->g->inits[ci.weight].t;
+        size_t o = w->rank >= 1 && w->dims[0] > 0 ? (size_t)w->dims[0] : 1;
+        st.r = anvil__malloc_array(o, sizeof *st.r);
+        st.cmax = anvil__malloc_array(o, sizeof *st.cmax);
+        if (!st.r || !st.cmax) s = ANVIL_STATUS_OUT_OF_MEMORY;
+        else fold_conv(&st, &ci);
+        anvil__free(st.r);
+        anvil__free(st.cmax);
+        st.r = st.cmax = NULL;
+    }
+    anvil__free(st.groups);
+    return s;
+}
