@@ -41,7 +41,15 @@ typedef struct bn_state {
     double *r, *cmax; /* per output channel: W'/C ratio, max |C| of the channel */
 } bn_state;
 
-static double ld(anvil_dtype dt, const void *p, size_t i) { return anvil__load_f64(dt, p, i); }
+/* Element i as double; f32 (the common case) inline, without assuming alignment. */
+static inline double ld(anvil_dtype dt, const void *p, size_t i) {
+    if (dt == ANVIL_DTYPE_F32) {
+        float v;
+        memcpy(&v, (const unsigned char *)p + 4 * i, 4);
+        return v;
+    }
+    return anvil__load_f64(dt, p, i);
+}
 
 /* Unit roundoff of a float dtype: how far a ratio of rounded values may stray. */
 static double roundoff(anvil_dtype dt) {

@@ -175,11 +175,13 @@ static anvil_status parse_entry(anvil_name_map *map, const cJSON *item, size_t i
     nm_fields f = {k_entry_fields, {NULL}, 5};
     anvil_map_entry e;
     memset(&e, 0, sizeof e);
+    const cJSON *onnx = cJSON_GetObjectItemCaseSensitive(item, "onnx");
+    if (cJSON_IsString(onnx) && onnx->valuestring) /* named in every later message */
+        snprintf(where, sizeof where, "name map: initializers[%zu] ('%.*s')", index, NM_MSG_NAME,
+                 onnx->valuestring);
     anvil_status s = collect_fields(item, &f, where);
     if (s == ANVIL_OK) s = get_string(f.found[F_ONNX], where, "onnx", &e.onnx);
     if (s != ANVIL_OK) return s;
-    snprintf(where, sizeof where, "name map: initializers[%zu] ('%.*s')", index, NM_MSG_NAME,
-             e.onnx);
     const char *kind = NULL;
     if ((s = get_string(f.found[F_KIND], where, "kind", &kind)) != ANVIL_OK) return s;
     if (!anvil__map_kind_parse(kind, &e.kind)) {
@@ -235,10 +237,10 @@ static anvil_status parse_root(anvil_name_map *map, const cJSON *root) {
                             NM_MSG_NAME, format);
     const cJSON *v = f.found[1];
     if (!v) return parse_error_at("name map", "version", "missing");
-    if (!cJSON_IsNumber(v) || v->valuedouble != NM_VERSION)
-        return anvil__error(ANVIL_STATUS_PARSE_ERROR, "name map: field 'version': %s%g, "
-                            "this anvil reads version %d", cJSON_IsNumber(v) ? "" : "not a number ",
-                            cJSON_IsNumber(v) ? v->valuedouble : 0.0, NM_VERSION);
+    if (!cJSON_IsNumber(v)) return parse_error_at("name map", "version", "not a number");
+    if (v->valuedouble != NM_VERSION)
+        return anvil__error(ANVIL_STATUS_PARSE_ERROR, "name map: field 'version': %g, this anvil "
+                            "reads version %d", v->valuedouble, NM_VERSION);
     s = parse_entries(map, f.found[2]);
     if (s == ANVIL_OK && f.found[3]) s = parse_unmatched(map, f.found[3]);
     return s;

@@ -114,6 +114,12 @@ static int print_engine(const char *path, const anvil_engine *engine, double loa
     printf("%-15s%s\n", "needs weights",
            info.needs_weights ? "yes (saved --stripped: a refit must supply them before a run)"
                               : "no");
+    const anvil_name_map *map = anvil_engine_name_map(engine);
+    if (map)
+        printf("%-15s%zu entries (refits take checkpoints in their source names)\n", "name map",
+               anvil_name_map_count(map));
+    else
+        printf("%-15snone (refits need the ONNX initializer names)\n", "name map");
     int rc = print_io(engine, true);
     if (rc == CLI_EXIT_OK) rc = print_io(engine, false);
     if (rc == CLI_EXIT_OK) rc = print_layers(engine, info.layer_count);
