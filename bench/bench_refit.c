@@ -38,6 +38,7 @@
 #endif
 
 #define PATH_BYTES 4096
+#define DIR_BYTES 4000 /* a folder: room for a file name after it in PATH_BYTES */
 #define N_ROWS 2
 
 typedef struct row {
@@ -53,7 +54,7 @@ typedef struct row {
 
 typedef struct bench {
     const char *model_path;
-    char dir[PATH_BYTES], tmp[PATH_BYTES];
+    char dir[DIR_BYTES], tmp[DIR_BYTES];
     int threads, compiles, refits, copies;
     bool serve;
     anvil_model *model;
@@ -248,7 +249,7 @@ static void warm_row(bench *b, row *r) {
         int k = 1 - b->current;
         anvil_status s = refit_once(b, r, k, NULL, &r->last);
         if (s != ANVIL_OK) {
-            char what[64];
+            char what[96];
             snprintf(what, sizeof what, "refit from %s", k ? r->second : "v1");
             set_reason(r, what, s);
         }
@@ -380,12 +381,37 @@ static int setup(bench *b) {
     return 0;
 }
 
+/* "tactics": {"onednn:conv": 52, ...}: refit repacks per tactic, so its time depends on them. */
+static void print_tactics(const bench *b) {
+    anvil_engine_info info;
+    const char *seen[64];
+    size_t count[64], n = 0;
+    if (anvil_engine_get_info(b->engine, &info) != ANVIL_OK) info.layer_count = 0;
+    for (size_t i = 0; i < info.layer_count; i++) {
+        anvil_layer_info l;
+        if (anvil_engine_layer(b->engine, i, &l) != ANVIL_OK || !l.tactic) continue;
+        size_t k = 0;
+        while (k < n && strcmp(seen[k], l.tactic) != 0) k++;
+        if (k == n && n == 64) continue;
+        if (k == n) seen[n] = l.tactic, count[n++] = 0;
+        count[k]++;
+    }
+    printf(", \"tactics\": {");
+    for (size_t k = 0; k < n; k++) {
+        printf("%s", k ? ", " : "");
+        json_string(seen[k]);
+        printf(": %zu", count[k]);
+    }
+    printf("}");
+}
+
 static void print_setup(const bench *b) {
     printf("{\"model\": ");
     json_string(b->model_path);
     printf(", \"threads\": %d, \"compile_s\": %.6f, \"bytes_total\": %zu, "
            "\"bytes_total_from\": \"%s\", \"rows\": [",
            b->threads, b->compile_s, b->bytes_total, b->bytes_total_from);
+    print_tactics(b);
     for (int i = 0; i < N_ROWS; i++) {
         const row *r = &b->rows[i];
         printf("%s{\"name\": \"%s\", \"second\": ", i ? ", " : "", r->name);

@@ -390,7 +390,8 @@ static void check_corrupt(void) {
         CHECK_EQ(s, ANVIL_STATUS_PARSE_ERROR);
         CHECK(map == NULL);
         CHECK_CONTAINS(anvil_last_error(), c->file);
-        for (int k = 0; k < 3 && c->needles[k]; k++) CHECK_CONTAINS(anvil_last_error(), c->needles[k]);
+        for (int k = 0; k < 3 && c->needles[k]; k++)
+            CHECK_CONTAINS(anvil_last_error(), c->needles[k]);
     }
 }
 

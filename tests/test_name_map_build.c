@@ -186,3 +186,318 @@ static void add_bn(tset *ck, const char *bn, int64_t n, unsigned seed) {
         add_rand(ck, name, 1, &n, seed + (unsigned)k, k == 3);
     }
 }
+
+/* ---- matching ----------------------------------------------------------------------------- */
+
+/* Identical tensors: the initializer's own name first, then checkpoint order; a one-element
+ * constant is not matched by content (only by its own name); unmatched keep initializer order. */
+static void check_identity_ties(void) {
+    tset ck = {0}, md = {0};
+    int64_t d4[1] = {4}, d1[1] = {1}, d2[1] = {2};
+    anvil_tensor *a = add_rand(&ck, "later.b", 1, d4, 1, false);
+    copy(&ck, "first.a", a);
+    float one = 1.0f;
+    memcpy(add(&ck, "scale", ANVIL_DTYPE_F32, 1, d1)->data, &one, 4);
+    memcpy(add(&ck, "other_scale", ANVIL_DTYPE_F32, 1, d1)->data, &one, 4);
+    copy(&md, "renamed", a);
+    copy(&md, "first.a", a);
+    int64_t shape[2] = {1, 4};
+    memcpy(add(&md, "onnx::Constant_1", ANVIL_DTYPE_I64, 1, d2)->data, shape, sizeof shape);
+    memcpy(add(&md, "onnx::Mul_2", ANVIL_DTYPE_F32, 1, d1)->data, &one, 4);
+    memcpy(add(&md, "scale", ANVIL_DTYPE_F32, 1, d1)->data, &one, 4);
+    anvil_name_map *map = build(&md, NULL, 0, &ck, NULL, ANVIL_OK);
+    if (!map) goto done;
+    CHECK_EQ(anvil_name_map_count(map), 3);
+    CHECK_STR_EQ(entry(map, "renamed").sources[0], "later.b"); /* first in checkpoint order */
+    CHECK_STR_EQ(entry(map, "first.a").sources[0], "first.a");
+    CHECK_STR_EQ(entry(map, "scale").sources[0], "scale");
+    CHECK_EQ(anvil_name_map_unmatched_count(map), 2);
+    CHECK_STR_EQ(anvil_name_map_unmatched(map, 0), "onnx::Constant_1");
+    CHECK_STR_EQ(anvil_name_map_unmatched(map, 1), "onnx::Mul_2");
+    anvil_map_entry e;
+    CHECK_OK(anvil_name_map_entry(map, 0, &e)); /* entries in initializer order */
+    CHECK_STR_EQ(e.onnx, "renamed");
+done:
+    anvil_name_map_destroy(map);
+    tset_free(&ck);
+    tset_free(&md);
+}
+
+/* Under its own name a float tensor may differ within the tolerance; renamed it may not. */
+static void check_own_name_tolerance(void) {
+    tset ck = {0}, md = {0};
+    int64_t d[1] = {64};
+    anvil_tensor *a = add_rand(&ck, "ln.weight", 1, d, 7, false);
+    anvil_tensor *b = copy(&md, "ln.weight", a), *c = copy(&md, "onnx::Mul_9", a);
+    ((float *)b->data)[3] = nextafterf(((float *)b->data)[3], 2.0f);
+    ((float *)c->data)[3] = nextafterf(((float *)c->data)[3], 2.0f);
+    anvil_name_map *map = build(&md, NULL, 0, &ck, NULL, ANVIL_OK);
+    if (map) {
+        CHECK_EQ(anvil_name_map_count(map), 1);
+        CHECK_STR_EQ(entry(map, "ln.weight").sources[0], "ln.weight");
+        CHECK_EQ(anvil_name_map_unmatched_count(map), 1);
+    }
+    anvil_name_map_destroy(map);
+    anvil_map_options o = anvil_map_options_default();
+    o.tolerance = 0; /* exact only */
+    map = build(&md, NULL, 0, &ck, &o, ANVIL_OK);
+    if (map) CHECK_EQ(anvil_name_map_count(map), 0);
+    anvil_name_map_destroy(map);
+    tset_free(&ck);
+    tset_free(&md);
+}
+
+static void check_transposes(void) {
+    tset ck = {0}, md = {0};
+    int64_t d3[3] = {2, 3, 4}, t3[3] = {4, 2, 3}, d2[2] = {3, 5}, t2[2] = {5, 3};
+    anvil_tensor *src = add_rand(&ck, "attn.w", 3, d3, 3, false);
+    anvil_tensor *isrc = add(&ck, "table", ANVIL_DTYPE_I64, 2, d2);
+    for (int i = 0; i < 15; i++) ((int64_t *)isrc->data)[i] = i * 7 - 20;
+    /* onnx[i][j][k] = src[j][k][i]: numpy transpose with perm (2, 0, 1) */
+    anvil_tensor *tt = add(&md, "onnx::MatMul_5", ANVIL_DTYPE_F32, 3, t3);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 2; j++)
+            for (int k = 0; k < 3; k++)
+                ((float *)tt->data)[(i * 2 + j) * 3 + k] =
+                    ((float *)src->data)[(j * 3 + k) * 4 + i];
+    anvil_tensor *it = add(&md, "onnx::Gather_6", ANVIL_DTYPE_I64, 2, t2);
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 3; j++)
+            ((int64_t *)it->data)[i * 3 + j] = ((int64_t *)isrc->data)[j * 5 + i];
+    anvil_name_map *map = build(&md, NULL, 0, &ck, NULL, ANVIL_OK);
+    if (map) {
+        anvil_map_entry e = entry(map, "onnx::MatMul_5");
+        CHECK_EQ(e.kind, ANVIL_MAP_TRANSPOSE);
+        CHECK_STR_EQ(e.sources[0], "attn.w");
+        CHECK(e.rank == 3 && e.perm[0] == 2 && e.perm[1] == 0 && e.perm[2] == 1);
+        check_reproduces(&e, &ck, tt);
+        e = entry(map, "onnx::Gather_6");
+        CHECK(e.kind == ANVIL_MAP_TRANSPOSE && e.rank == 2 && e.perm[0] == 1);
+        check_reproduces(&e, &ck, it);
+    }
+    anvil_name_map_destroy(map);
+    tset_free(&ck);
+    tset_free(&md);
+}
+
+/* Conv with its own bias and eps 1e-3; a fresh BN (mean 0) whose folded bias equals beta; two
+ * identical BN groups, the closer name wins; a weight off by 1e-5 needs a looser tolerance. */
+static void check_folds(void) {
+    tset ck = {0}, md = {0};
+    int64_t w1[4] = {4, 2, 3, 3}, w2[4] = {6, 4, 1, 1}, w3[4] = {6, 6, 1, 1}, n4 = 4, n6 = 6;
+    anvil_tensor *c1 = add_rand(&ck, "l1.conv.weight", 4, w1, 11, false);
+    anvil_tensor *c1b = add_rand(&ck, "l1.conv.bias", 1, &n4, 12, false);
+    add_bn(&ck, "l1.bn", 4, 20);
+    anvil_tensor *c2 = add_rand(&ck, "l2.conv.weight", 4, w2, 13, false);
+    add_bn(&ck, "l2.bn", 6, 30);
+    memset(get(&ck, "l2.bn.running_mean")->data, 0, 6 * 4);
+    add_bn(&ck, "l3.bn", 6, 40); /* identical to l4.bn, listed first */
+    anvil_tensor *c3 = add_rand(&ck, "l4.conv.weight", 4, w3, 14, false);
+    add_bn(&ck, "l4.bn", 6, 40);
+    anvil_tensor *fw1 = add(&md, "onnx::Conv_1", ANVIL_DTYPE_F32, 4, w1);
+    anvil_tensor *fb1 = add(&md, "onnx::Conv_2", ANVIL_DTYPE_F32, 1, &n4);
+    anvil_tensor *fw2 = add(&md, "onnx::Conv_3", ANVIL_DTYPE_F32, 4, w2);
+    anvil_tensor *fb2 = add(&md, "onnx::Conv_4", ANVIL_DTYPE_F32, 1, &n6);
+    anvil_tensor *fw3 = add(&md, "onnx::Conv_5", ANVIL_DTYPE_F32, 4, w3);
+    anvil_tensor *fb3 = add(&md, "onnx::Conv_6", ANVIL_DTYPE_F32, 1, &n6);
+    fold(c1, c1b->data, &ck, "l1.bn", 1e-3f, fw1, fb1);
+    fold(c2, NULL, &ck, "l2.bn", 1e-5f, fw2, fb2);
+    fold(c3, NULL, &ck, "l4.bn", 1e-5f, fw3, fb3);
+    CHECK(memcmp(fb2->data, get(&ck, "l2.bn.bias")->data, 6 * 4) == 0); /* the trap is set */
+    conv_spec convs[3] = {{"onnx::Conv_1", "onnx::Conv_2"}, {"onnx::Conv_3", "onnx::Conv_4"},
+                          {"onnx::Conv_5", "onnx::Conv_6"}};
+    anvil_name_map *map = build(&md, convs, 3, &ck, NULL, ANVIL_OK);
+    if (map) {
+        CHECK_EQ(anvil_name_map_count(map), 6);
+        anvil_map_entry e = entry(map, "onnx::Conv_1");
+        CHECK(e.kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && e.eps == 1e-3);
+        CHECK_STR_EQ(e.sources[0], "l1.conv.weight");
+        CHECK_STR_EQ(e.sources[4], "l1.bn.running_var");
+        check_reproduces(&e, &ck, fw1);
+        e = entry(map, "onnx::Conv_2");
+        CHECK(e.kind == ANVIL_MAP_CONV_BN_FOLD_BIAS && e.eps == 1e-3);
+        CHECK_STR_EQ(e.sources[0], "l1.conv.bias");
+        check_reproduces(&e, &ck, fb1);
+        e = entry(map, "onnx::Conv_4");
+        CHECK_EQ(e.kind, ANVIL_MAP_CONV_BN_FOLD_BIAS); /* not identity with l2.bn.bias */
+        CHECK(e.eps == 1e-5);
+        CHECK_STR_EQ(e.sources[0], "");
+        check_reproduces(&e, &ck, fb2);
+        CHECK_STR_EQ(entry(map, "onnx::Conv_5").sources[1], "l4.bn.weight");
+        CHECK_STR_EQ(entry(map, "onnx::Conv_6").sources[1], "l4.bn.weight");
+    }
+    anvil_name_map_destroy(map);
+    for (int k = 0; k < 72; k++) ((float *)fw1->data)[k] *= 1.0f + 1e-5f; /* off by 1e-5 */
+    map = build(&md, convs, 1, &ck, NULL, ANVIL_OK);
+    if (map) {
+        CHECK_STATUS(anvil_name_map_find(map, "onnx::Conv_1", &(anvil_map_entry){0}),
+                     ANVIL_STATUS_NOT_FOUND);
+        CHECK_STATUS(anvil_name_map_find(map, "onnx::Conv_2", &(anvil_map_entry){0}),
+                     ANVIL_STATUS_NOT_FOUND);
+    }
+    anvil_name_map_destroy(map);
+    anvil_map_options o = anvil_map_options_default();
+    o.tolerance = 1e-4;
+    map = build(&md, convs, 1, &ck, &o, ANVIL_OK);
+    if (map) CHECK_EQ(entry(map, "onnx::Conv_1").kind, ANVIL_MAP_CONV_BN_FOLD_WEIGHT);
+    anvil_name_map_destroy(map);
+    o.tolerance = -1;
+    CHECK(build(&md, convs, 1, &ck, &o, ANVIL_STATUS_INVALID_ARGUMENT) == NULL);
+    o.tolerance = NAN;
+    CHECK(build(&md, convs, 1, &ck, &o, ANVIL_STATUS_INVALID_ARGUMENT) == NULL);
+    tset_free(&ck);
+    tset_free(&md);
+}
+
+/* ---- computing ---------------------------------------------------------------------------- */
+
+static anvil_map_entry fold_entry(anvil_map_kind kind, const char *first, double eps) {
+    anvil_map_entry e;
+    memset(&e, 0, sizeof e);
+    e.onnx = kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT ? "onnx::Conv_1" : "onnx::Conv_2";
+    e.kind = kind;
+    e.n_sources = 5;
+    e.sources[0] = first;
+    e.sources[1] = "bn.weight";
+    e.sources[2] = "bn.bias";
+    e.sources[3] = "bn.running_mean";
+    e.sources[4] = "bn.running_var";
+    e.eps = eps;
+    return e;
+}
+
+/* A checkpoint of dtype dt: conv [3,2] and bn vectors [3] with the given float values. */
+static void make_fold_ckpt(tset *ck, anvil_dtype dt) {
+    static const double w[6] = {0.5, -1.25, 2.0, 0.75, -0.375, 3.0};
+    static const double g[3] = {1.5, -0.5, 2.0}, b[3] = {0.25, -1.0, 0.5};
+    static const double m[3] = {0.125, 2.0, -0.75}, v[3] = {0.5, 1.25, 3.0};
+    int64_t dw[2] = {3, 2}, dv = 3;
+    anvil_tensor *t = add(ck, "conv.weight", dt, 2, dw);
+    for (size_t i = 0; i < 6; i++) anvil__store_f64(dt, t->data, i, w[i]);
+    const double *vals[5] = {g, b, m, v, b};
+    const char *names[5] = {"bn.weight", "bn.bias", "bn.running_mean", "bn.running_var",
+                            "conv.bias"};
+    for (int k = 0; k < 5; k++) {
+        t = add(ck, names[k], dt, 1, &dv);
+        for (size_t i = 0; i < 3; i++) anvil__store_f64(dt, t->data, i, vals[k][i]);
+    }
+}
+
+/* Folds of each float dtype against the formulas, rounded the way the dtype is. */
+static void check_fold_values(void) {
+    const anvil_dtype dts[4] = {ANVIL_DTYPE_F32, ANVIL_DTYPE_F16, ANVIL_DTYPE_BF16,
+                                ANVIL_DTYPE_F64};
+    for (int d = 0; d < 4; d++) {
+        tset ck = {0};
+        anvil_dtype dt = dts[d];
+        make_fold_ckpt(&ck, dt);
+        anvil_map_entry ew = fold_entry(ANVIL_MAP_CONV_BN_FOLD_WEIGHT, "conv.weight", 1e-3);
+        anvil_map_entry eb = fold_entry(ANVIL_MAP_CONV_BN_FOLD_BIAS, "conv.bias", 1e-3);
+        anvil__tensor w, b;
+        CHECK_OK(anvil__name_map_compute(&ew, set_lookup, &ck, &w));
+        CHECK_OK(anvil__name_map_compute(&eb, set_lookup, &ck, &b));
+        CHECK(w.dtype == dt && w.rank == 2 && w.dims[0] == 3 && w.dims[1] == 2);
+        CHECK(b.dtype == dt && b.rank == 1 && b.dims[0] == 3);
+        for (size_t c = 0; c < 3 && w.data && b.data; c++) {
+            double var = anvil__load_f64(dt, get(&ck, "bn.running_var")->data, c);
+            double g = anvil__load_f64(dt, get(&ck, "bn.weight")->data, c);
+            double be = anvil__load_f64(dt, get(&ck, "bn.bias")->data, c);
+            double mu = anvil__load_f64(dt, get(&ck, "bn.running_mean")->data, c);
+            double cb = anvil__load_f64(dt, get(&ck, "conv.bias")->data, c);
+            double s = g / sqrt(var + 1e-3), tol = dt == ANVIL_DTYPE_F64 ? 1e-15
+                                                 : dt == ANVIL_DTYPE_F32 ? 1e-6 : 1e-2;
+            for (size_t k = 0; k < 2; k++) {
+                double cw = anvil__load_f64(dt, get(&ck, "conv.weight")->data, c * 2 + k);
+                CHECK_NEAR(anvil__load_f64(dt, w.data, c * 2 + k), cw * s, tol * 4);
+            }
+            CHECK_NEAR(anvil__load_f64(dt, b.data, c), be + (cb - mu) * s, tol * 4);
+        }
+        if (dt == ANVIL_DTYPE_F32) { /* exactly the float operations of anvil.h */
+            anvil_tensor fw = {0}, fb = {0};
+            tset out = {0};
+            fw = *add(&out, "w", dt, 2, get(&ck, "conv.weight")->dims);
+            fb = *add(&out, "b", dt, 1, get(&ck, "conv.bias")->dims);
+            fold(get(&ck, "conv.weight"), get(&ck, "conv.bias")->data, &ck, "bn", 1e-3f, &fw, &fb);
+            CHECK(memcmp(fw.data, w.data, 24) == 0 && memcmp(fb.data, b.data, 12) == 0);
+            tset_free(&out);
+        }
+        anvil__free(w.data);
+        anvil__free(b.data);
+        tset_free(&ck);
+    }
+}
+
+static void expect_compute_error(const anvil_map_entry *e, tset *ck, anvil_status want,
+                                 const char *n1, const char *n2) {
+    anvil__tensor out;
+    out.data = (void *)&out; /* must come back NULL */
+    CHECK_STATUS(anvil__name_map_compute(e, set_lookup, ck, &out), want);
+    CHECK(out.data == NULL);
+    CHECK_CONTAINS(anvil_last_error(), e->onnx);
+    if (n1) CHECK_CONTAINS(anvil_last_error(), n1);
+    if (n2) CHECK_CONTAINS(anvil_last_error(), n2);
+}
+
+static void check_compute_errors(void) {
+    tset ck = {0};
+    make_fold_ckpt(&ck, ANVIL_DTYPE_F32);
+    anvil_map_entry e = fold_entry(ANVIL_MAP_CONV_BN_FOLD_WEIGHT, "nosuch.weight", 1e-5);
+    e.sources[3] = "nosuch.running_mean";
+    expect_compute_error(&e, &ck, ANVIL_STATUS_NOT_FOUND, "'nosuch.weight'",
+                         "'nosuch.running_mean'");
+    anvil_map_entry id = {"onnx::Id", ANVIL_MAP_IDENTITY, 1, {"gone"}, 0, {0}, 0};
+    expect_compute_error(&id, &ck, ANVIL_STATUS_NOT_FOUND, "'gone'", NULL);
+    /* gamma of the wrong length */
+    int64_t d4 = 4, d32[2] = {3, 2};
+    anvil_tensor *g = get(&ck, "bn.weight");
+    g->dims[0] = 2;
+    g->bytes = 8;
+    e = fold_entry(ANVIL_MAP_CONV_BN_FOLD_WEIGHT, "conv.weight", 1e-5);
+    expect_compute_error(&e, &ck, ANVIL_STATUS_SHAPE_MISMATCH, "'bn.weight'", "3");
+    g->dims[0] = 3;
+    g->bytes = 12;
+    /* bytes that do not fit the shape */
+    get(&ck, "bn.bias")->bytes = 16;
+    expect_compute_error(&e, &ck, ANVIL_STATUS_SHAPE_MISMATCH, "'bn.bias'", "16 bytes");
+    get(&ck, "bn.bias")->bytes = 12;
+    /* integer weights, and mixed float dtypes, cannot be folded */
+    add(&ck, "int.weight", ANVIL_DTYPE_I32, 2, d32);
+    e = fold_entry(ANVIL_MAP_CONV_BN_FOLD_WEIGHT, "int.weight", 1e-5);
+    expect_compute_error(&e, &ck, ANVIL_STATUS_DTYPE_MISMATCH, "'int.weight'", "i32");
+    add(&ck, "f64.weight", ANVIL_DTYPE_F64, 2, d32);
+    e = fold_entry(ANVIL_MAP_CONV_BN_FOLD_WEIGHT, "f64.weight", 1e-5);
+    expect_compute_error(&e, &ck, ANVIL_STATUS_DTYPE_MISMATCH, "'bn.weight'", "f64");
+    add(&ck, "long.bias", ANVIL_DTYPE_F32, 1, &d4);
+    e = fold_entry(ANVIL_MAP_CONV_BN_FOLD_BIAS, "long.bias", 1e-5);
+    expect_compute_error(&e, &ck, ANVIL_STATUS_SHAPE_MISMATCH, "'long.bias'", NULL);
+    /* identity and transpose take any dtype; a perm must fit the source's rank */
+    anvil__tensor out;
+    id.sources[0] = "int.weight";
+    CHECK_OK(anvil__name_map_compute(&id, set_lookup, &ck, &out));
+    CHECK(out.dtype == ANVIL_DTYPE_I32 && out.bytes == 24);
+    anvil__free(out.data);
+    anvil_map_entry tr = {"onnx::T", ANVIL_MAP_TRANSPOSE, 1, {"int.weight"}, 3, {2, 0, 1}, 0};
+    expect_compute_error(&tr, &ck, ANVIL_STATUS_SHAPE_MISMATCH, "'int.weight'", NULL);
+    tr.rank = 2;
+    tr.perm[0] = 1;
+    tr.perm[1] = 0;
+    CHECK_OK(anvil__name_map_compute(&tr, set_lookup, &ck, &out));
+    CHECK(out.dtype == ANVIL_DTYPE_I32 && out.rank == 2 && out.dims[0] == 2 && out.dims[1] == 3);
+    anvil__free(out.data);
+    /* a kind with the wrong number of sources, a negative eps */
+    id.n_sources = 2;
+    expect_compute_error(&id, &ck, ANVIL_STATUS_INVALID_ARGUMENT, NULL, NULL);
+    e = fold_entry(ANVIL_MAP_CONV_BN_FOLD_WEIGHT, "conv.weight", -1);
+    expect_compute_error(&e, &ck, ANVIL_STATUS_INVALID_ARGUMENT, "eps", NULL);
+    tset_free(&ck);
+}
+
+int main(void) {
+    check_identity_ties();
+    check_own_name_tolerance();
+    check_transposes();
+    check_folds();
+    check_fold_values();
+    check_compute_errors();
+    return check_exit();
+}

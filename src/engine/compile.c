@@ -154,7 +154,13 @@ static anvil_status compile_body(anvil_engine *e, const anvil_model *model,
         if (o->progress) o->progress(o->progress_user, "pack", 0.0);
         anvil__weight_set *set = NULL;
         s = anvil__weights_from_model(e, model, &set);
-        if (s == ANVIL_OK) e->current = set;
+        if (s == ANVIL_OK) {
+            e->current = set;
+            size_t n = (size_t)set->n_sources;
+            e->compile_hashes = anvil__malloc_array(n + 1, sizeof *e->compile_hashes);
+            if (!e->compile_hashes) s = ANVIL_STATUS_OUT_OF_MEMORY;
+            else memcpy(e->compile_hashes, set->source_hashes, n * sizeof *e->compile_hashes);
+        }
         if (o->progress) o->progress(o->progress_user, "pack", 1.0);
     }
     anvil__free(opt);

@@ -28,6 +28,7 @@ void anvil_engine_destroy(anvil_engine *e) {
     anvil__graph_destroy(e->run);
     anvil__graph_destroy(e->weights);
     anvil_name_map_destroy(e->name_map);
+    anvil__free(e->compile_hashes);
     pthread_mutex_destroy(&e->lock);
     anvil__free(e);
 }

@@ -55,6 +55,10 @@ struct anvil_engine {
     pthread_mutex_t lock;
     double compile_seconds;
     anvil_name_map *name_map; /* checkpoint names → source weights (NULL: none) */
+    /* XXH3 of each source weight as compiled (weights->inputs order), NULL when unknown. The
+     * sources no run-time slot depends on were folded into the plan (a fused Clip's bounds):
+     * a refit must find them unchanged. */
+    uint64_t *compile_hashes;
 };
 
 /* Acquire/release a reference to the engine's current weight set (NULL if stripped). */

@@ -222,15 +222,18 @@ static anvil_status check_graphs(const anvil_engine *e) {
     return ANVIL_OK;
 }
 
-/* Source hashes saved with the slots, if the file has them and they fit the weight graph;
- * without them the first refit after load rebuilds every slot. */
-static anvil_status read_hashes(const anvil_engine *e, const anvil__efile_view *v,
-                                anvil__weight_set *set) {
+/* Source hashes (SOURCE_HASHES, optional): the engine's compile-time record of its sources,
+ * and of the saved slots' sources when the file has slots; without them the first refit after
+ * load rebuilds every slot and cannot check the sources folded into the plan. */
+static anvil_status read_hashes(anvil_engine *e, const anvil__efile_view *v) {
     const anvil__efile_sview *sec = anvil__efile_find(v, ANVIL_SECTION_SOURCE_HASHES);
     int32_t n = e->weights->n_inputs;
+    anvil__weight_set *set = e->current;
     if (!sec) {
-        anvil__free(set->source_hashes);
-        set->source_hashes = NULL;
+        if (set) {
+            anvil__free(set->source_hashes);
+            set->source_hashes = NULL;
+        }
         return ANVIL_OK;
     }
     anvil__reader r;
@@ -239,7 +242,11 @@ static anvil_status read_hashes(const anvil_engine *e, const anvil__efile_view *
     if (r.status == ANVIL_OK && (count != (uint32_t)n || anvil__reader_left(&r) != (size_t)n * 8))
         return anvil__reader_fail(&r, ANVIL_STATUS_PARSE_ERROR, "%u hashes in %zu bytes for %d "
                                   "source weights", (unsigned)count, sec->size, (int)n);
-    for (int32_t i = 0; i < n; i++) set->source_hashes[i] = anvil__read_u64(&r, "hash");
+    e->compile_hashes = anvil__malloc_array((size_t)n + 1, sizeof *e->compile_hashes);
+    if (!e->compile_hashes) return ANVIL_STATUS_OUT_OF_MEMORY;
+    for (int32_t i = 0; i < n; i++) e->compile_hashes[i] = anvil__read_u64(&r, "hash");
+    if (r.status == ANVIL_OK && set)
+        memcpy(set->source_hashes, e->compile_hashes, (size_t)n * sizeof *e->compile_hashes);
     return r.status;
 }
 
@@ -256,7 +263,6 @@ static anvil_status read_weights(anvil_engine *e, const anvil__efile_view *v,
     anvil__weight_set *set =
         s == ANVIL_OK ? anvil__weight_set_new((int32_t)n, e->weights->n_inputs) : NULL;
     if (s == ANVIL_OK && !set) s = ANVIL_STATUS_OUT_OF_MEMORY;
-    if (s == ANVIL_OK) s = read_hashes(e, v, set);
     anvil__shared_file *file = NULL; /* holds one reference of its own until the end */
     if (s == ANVIL_OK && mapping) {
         if (!(file = anvil__calloc(1, sizeof *file))) s = ANVIL_STATUS_OUT_OF_MEMORY;
@@ -330,6 +336,7 @@ static anvil_status load_image(const uint8_t *data, size_t size, anvil__mapping 
                          (int)e->options.backend, (int)view.backend_kind);
     if (s == ANVIL_OK) s = build_plan(e, plan);
     if (s == ANVIL_OK) s = read_weights(e, &view, mapping);
+    if (s == ANVIL_OK) s = read_hashes(e, &view);
     const anvil__efile_sview *map = anvil__efile_find(&view, ANVIL_SECTION_NAME_MAP);
     if (s == ANVIL_OK && map) {
         s = anvil_name_map_load_memory(map->data, map->size, &e->name_map);

@@ -120,10 +120,28 @@ anvil_status anvil__engine_replan(const anvil_engine *e, const anvil__tensor *in
     return s;
 }
 
-bool anvil__slot_stored(const anvil_engine *e, int32_t slot) {
+static bool slot_read_by_plan(const anvil_engine *e, int32_t slot) {
     const anvil__plan *p = e->plan;
     for (int32_t i = 0; i < p->n_bufs; i++)
         if (p->bufs[i].kind == ANVIL_BUF_SLOT && p->bufs[i].index == slot && p->bufs[i].last >= 0)
             return true;
-    return e->slots[slot].shape.bytes <= ANVIL_SMALL_SLOT_BYTES;
+    return false;
+}
+
+bool anvil__slot_stored(const anvil_engine *e, int32_t slot) {
+    return slot_read_by_plan(e, slot) || e->slots[slot].shape.bytes <= ANVIL_SMALL_SLOT_BYTES;
+}
+
+void anvil__weights_live_at_run(const anvil_engine *e, bool *live) {
+    const anvil__graph *w = e->weights;
+    memset(live, 0, (size_t)w->n_values * sizeof *live);
+    for (int32_t i = 0; i < w->n_outputs; i++)
+        if (slot_read_by_plan(e, i)) live[w->outputs[i]] = true;
+    for (int32_t n = w->n_nodes - 1; n >= 0; n--) { /* a Pack's input feeds its packed slot */
+        const anvil__node *node = &w->nodes[n];
+        bool l = false;
+        for (int32_t o = 0; o < node->n_outputs; o++) l |= node->outputs[o] >= 0 && live[node->outputs[o]];
+        for (int32_t k = 0; l && k < node->n_inputs; k++)
+            if (node->inputs[k] >= 0) live[node->inputs[k]] = true;
+    }
 }

@@ -98,9 +98,13 @@ anvil_status anvil_engine_save(const anvil_engine *e, const char *path,
     anvil__bytes hashes = ANVIL_BYTES_INIT;
     char *map_json = NULL;
     size_t map_len = 0;
-    if (s == ANVIL_OK && !stripped && set->source_hashes) {
-        anvil__bytes_u32(&hashes, (uint32_t)set->n_sources);
-        for (int32_t i = 0; i < set->n_sources; i++) anvil__bytes_u64(&hashes, set->source_hashes[i]);
+    /* The saved slots' source hashes, or (stripped) the compile-time ones: both agree on the
+     * sources folded into the plan, which is what a stripped engine's refit checks. */
+    const uint64_t *saved = !stripped && set->source_hashes ? set->source_hashes
+                                                            : e->compile_hashes;
+    if (s == ANVIL_OK && saved) {
+        anvil__bytes_u32(&hashes, (uint32_t)e->weights->n_inputs);
+        for (int32_t i = 0; i < e->weights->n_inputs; i++) anvil__bytes_u64(&hashes, saved[i]);
         s = hashes.status;
     }
     if (s == ANVIL_OK && e->name_map) s = anvil__name_map_to_json(e->name_map, &map_json, &map_len);

@@ -28,18 +28,33 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Small integer slots feed shapes (Reshape targets, axes, ...) that the plan was built for: a
- * refit may not change them. The engine keeps their bytes in e->slots. */
+/* What the engine read at compile time must not change: small integer slots feed shapes
+ * (Reshape targets, axes, ...) the plan was built for, and sources no run-time slot depends
+ * on were folded into kernels (a fused Clip's bounds) or are unused. The engine keeps the
+ * small slots' compile-time bytes in e->slots and every source's compile-time hash. A refit
+ * that changes one is refused, naming every one. */
+static void check_folded(const anvil_engine *e, const anvil__weight_set *set, const bool *live,
+                         anvil__name_list *changed) {
+    const anvil__graph *w = e->weights;
+    for (int32_t i = 0; e->compile_hashes && i < w->n_inputs; i++)
+        if (!live[w->inputs[i]] && set->source_hashes[i] != e->compile_hashes[i])
+            anvil__name_list_add(changed, w->values[w->inputs[i]].name, NULL);
+}
+
 static anvil_status check_structure(const anvil_engine *e, const anvil__weight_set *set) {
     const anvil__backend *be = e->backend;
     unsigned char buf[ANVIL_SMALL_SLOT_BYTES];
     anvil__name_list *changed = anvil__calloc(1, sizeof *changed);
-    if (!changed) return ANVIL_STATUS_OUT_OF_MEMORY;
-    anvil_status s = ANVIL_OK;
+    bool *live = anvil__calloc((size_t)e->weights->n_values + 1, sizeof *live);
+    anvil_status s = changed && live ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
+    if (s == ANVIL_OK) {
+        anvil__weights_live_at_run(e, live);
+        check_folded(e, set, live, changed);
+    }
     for (int32_t i = 0; s == ANVIL_OK && i < set->n_slots; i++) {
         const anvil__tensor *old = &e->slots[i].shape;
-        if (!old->data || !anvil__dtype_is_int(old->dtype) || !set->slots[i] ||
-            old->bytes > sizeof buf)
+        if (!old->data || !set->slots[i] || old->bytes > sizeof buf ||
+            !anvil__dtype_is_int(old->dtype))
             continue;
         if (set->slot_bytes[i] != old->bytes) {
             anvil__name_list_add(changed, e->run->values[e->run->inits[i].value].name, "(size)");
@@ -51,9 +66,10 @@ static anvil_status check_structure(const anvil_engine *e, const anvil__weight_s
     }
     if (s == ANVIL_OK && changed->count)
         s = anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
-                         "refit: %d integer weight(s) the engine's shapes depend on changed "
-                         "(recompile instead): %s", changed->count, changed->text);
+                         "refit: %d weight(s) the engine's shapes or fused kernels were built "
+                         "from changed (recompile instead): %s", changed->count, changed->text);
     anvil__free(changed);
+    anvil__free(live);
     return s;
 }
 
@@ -123,7 +139,14 @@ static anvil_status engine_copy(const anvil_engine *e, anvil_engine **out) {
     c->options = e->options;
     c->dynamic = e->dynamic;
     c->compile_seconds = e->compile_seconds;
-    anvil_status s = anvil__pass_clone_graph(e->run, NULL, true, &c->run);
+    anvil_status s = e->name_map ? anvil__name_map_clone(e->name_map, &c->name_map) : ANVIL_OK;
+    if (s == ANVIL_OK && e->compile_hashes) {
+        size_t n = (size_t)e->weights->n_inputs;
+        c->compile_hashes = anvil__malloc_array(n + 1, sizeof *c->compile_hashes);
+        if (!c->compile_hashes) s = ANVIL_STATUS_OUT_OF_MEMORY;
+        else memcpy(c->compile_hashes, e->compile_hashes, n * sizeof *c->compile_hashes);
+    }
+    if (s == ANVIL_OK) s = anvil__pass_clone_graph(e->run, NULL, true, &c->run);
     if (s == ANVIL_OK) s = anvil__pass_clone_graph(e->weights, NULL, true, &c->weights);
     if (s == ANVIL_OK) s = copy_tables(e, c);
     if (s == ANVIL_OK) s = copy_plan(e, c);

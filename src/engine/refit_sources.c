@@ -82,7 +82,7 @@ static int64_t first_non_finite(const anvil__tensor *t, int64_t numel) {
 }
 
 typedef struct problems {
-    anvil__name_list missing, dtype, shape, finite, data, unused;
+    anvil__name_list missing, dtype, shape, finite, data, unused, extra;
 } problems;
 
 /* Checks source i against weight-graph input value `want`; records what is wrong. */
@@ -121,6 +121,12 @@ static void check_one(const anvil__value *want, anvil__tensor *t, bool check_fin
 }
 
 static anvil_status report_problems(const problems *p) {
+    if (p->extra.count)
+        return anvil__error(ANVIL_STATUS_INVALID_GRAPH, "refit: the source model's structure "
+                            "differs from the engine's: its nodes read %d weight(s) the engine "
+                            "does not have: %s%s%s", p->extra.count, p->extra.text,
+                            p->missing.count ? "; and it lacks: " : "",
+                            p->missing.count ? p->missing.text : "");
     if (p->missing.count)
         return anvil__error(ANVIL_STATUS_NOT_FOUND, "refit: %d source weight(s) missing: %s%s%s",
                             p->missing.count, p->missing.text,
@@ -182,6 +188,37 @@ static anvil_status list_unused(const anvil_engine *e, const anvil_refit_source 
     return s;
 }
 
+/* For an ONNX model source: the initializers that nodes computing the model's outputs read
+ * and that the engine has no source for — a model of another structure (a weight added or
+ * renamed), which a refit must refuse even when every weight the engine needs is there. */
+static anvil_status list_extra(const anvil_engine *e, const anvil__graph *g,
+                               anvil__name_list *extra) {
+    bool *needed = anvil__calloc((size_t)g->n_values + 1, sizeof *needed);
+    anvil__name_map sources;
+    memset(&sources, 0, sizeof sources);
+    anvil_status s = needed ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
+    const anvil__graph *w = e->weights;
+    for (int32_t i = 0; s == ANVIL_OK && i < w->n_inputs; i++)
+        s = anvil__name_map_put(&sources, w->values[w->inputs[i]].name, i);
+    for (int32_t o = 0; s == ANVIL_OK && o < g->n_outputs; o++) needed[g->outputs[o]] = true;
+    for (int32_t n = g->n_nodes - 1; s == ANVIL_OK && n >= 0; n--) {
+        const anvil__node *node = &g->nodes[n];
+        bool live = false;
+        for (int32_t k = 0; k < node->n_outputs; k++)
+            live |= node->outputs[k] >= 0 && needed[node->outputs[k]];
+        for (int32_t k = 0; live && k < node->n_inputs; k++)
+            if (node->inputs[k] >= 0) needed[node->inputs[k]] = true;
+    }
+    for (int32_t i = 0; s == ANVIL_OK && i < g->n_inits; i++) {
+        const char *name = g->values[g->inits[i].value].name;
+        if (needed[g->inits[i].value] && anvil__name_map_get(&sources, name) < 0)
+            anvil__name_list_add(extra, name, NULL);
+    }
+    anvil__name_map_free(&sources);
+    anvil__free(needed);
+    return s;
+}
+
 /* Computes source weight `name` through the map; false (and the reason recorded) if the map
  * has no entry or cannot compute it. */
 static anvil_status from_map(const anvil_refit_source *src, const anvil_name_map *map,
@@ -223,6 +260,8 @@ anvil_status anvil__refit_gather(const anvil_engine *e, const anvil_refit_source
         }
         check_one(want, &out->t[i], check_finite, p);
     }
+    if (s == ANVIL_OK && src->kind == ANVIL_REFIT_FROM_MODEL)
+        s = list_extra(e, src->model->graph, &p->extra);
     if (s == ANVIL_OK && p->missing.count) s = list_unused(e, src, map, &p->unused);
     if (s == ANVIL_OK) s = report_problems(p);
     anvil__free(p);

@@ -302,7 +302,8 @@ anvil_status anvil__name_map_compute(const anvil_map_entry *e, anvil__lookup_fn 
                             "name map entry '%.200s': kind %d with %d source(s) is invalid",
                             src.onnx, (int)e->kind, (int)e->n_sources);
     for (int32_t i = 0; i < e->n_sources; i++)
-        if (e->sources[i] && !e->sources[i][0] && !(e->kind == ANVIL_MAP_CONV_BN_FOLD_BIAS && i == 0))
+        if (e->sources[i] && !e->sources[i][0] &&
+            !(e->kind == ANVIL_MAP_CONV_BN_FOLD_BIAS && i == 0))
             return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
                                 "name map entry '%.200s' (%s): source %d is empty", src.onnx,
                                 src.kind, (int)i);

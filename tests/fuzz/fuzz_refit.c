@@ -6,6 +6,7 @@
  * undone from the original weights, which must give the original outputs again exactly.
  * Seeds: tests/fuzz/corpus_refit (ANVIL_FUZZ_REFIT_WRITE_CORPUS=DIR ./fuzz_refit writes them).
  */
+#define _POSIX_C_SOURCE 200809L /* mkstemp */
 #include "anvil.h"
 #include "core/core.h"
 #include "onnx.pb-c.h"

@@ -49,6 +49,8 @@ extern const char cli_bench_help[];
 int cli_bench_main(int argc, char **argv);
 extern const char cli_refit_help[];
 int cli_refit_main(int argc, char **argv);
+extern const char cli_map_help[];
+int cli_map_main(int argc, char **argv);
 
 /* The EXIT CODES section appended to every help text. */
 extern const char cli_exit_codes_help[];

@@ -17,6 +17,8 @@ static const cli_command k_commands[] = {
      cli_bench_main},
     {"refit", "give an engine file new weights from an ONNX model or safetensors checkpoint",
      cli_refit_help, cli_refit_main},
+    {"map", "match a model's initializers to a checkpoint's tensors by content (name map)",
+     cli_map_help, cli_map_main},
 };
 
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
@@ -55,6 +57,7 @@ static void print_main_help(FILE *f) {
           "  anvil run model.anvil -i input=x.npy -o out/\n"
           "  anvil bench model.onnx --threads 2 --runs 100\n"
           "  anvil refit model.anvil new_weights.safetensors -o model.new.anvil\n"
+          "  anvil map model.onnx state_dict.safetensors -o map.json\n"
           "\n",
           f);
     fputs(cli_exit_codes_help, f);
