@@ -409,9 +409,10 @@ static void print_setup(const bench *b) {
     printf("{\"model\": ");
     json_string(b->model_path);
     printf(", \"threads\": %d, \"compile_s\": %.6f, \"bytes_total\": %zu, "
-           "\"bytes_total_from\": \"%s\", \"rows\": [",
+           "\"bytes_total_from\": \"%s\"",
            b->threads, b->compile_s, b->bytes_total, b->bytes_total_from);
     print_tactics(b);
+    printf(", \"rows\": [");
     for (int i = 0; i < N_ROWS; i++) {
         const row *r = &b->rows[i];
         printf("%s{\"name\": \"%s\", \"second\": ", i ? ", " : "", r->name);

@@ -122,13 +122,14 @@ function cpuName() {
 const fmt = (v, digits = 2) => (Number.isFinite(v) ? v.toFixed(digits) : '-');
 const mib = (bytes) => `${(bytes / 1048576).toFixed(1)} MiB`;
 
-// A markdown table with padded columns: the first column left-aligned, the others right.
-function printTable(head, body) {
+// A markdown table with padded columns: the first `left` columns left-aligned, the others right.
+function printTable(head, body, left = 1) {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells) => `| ${cells.map((c, i) => (i ? c.padStart(widths[i]) : c.padEnd(widths[i])))
-    .join(' | ')} |`;
+  const line = (cells) => `| ${cells.map((c, i) => (i >= left ? c.padStart(widths[i])
+    : c.padEnd(widths[i]))).join(' | ')} |`;
   console.log(line(head));
-  console.log(`|${widths.map((w, i) => (i ? `${'-'.repeat(w + 1)}:` : `:${'-'.repeat(w + 1)}`)).join('|')}|`);
+  console.log(`|${widths.map((w, i) => (i >= left ? `${'-'.repeat(w + 1)}:`
+    : `:${'-'.repeat(w + 1)}`)).join('|')}|`);
   for (const b of body) console.log(line(b));
 }
 
@@ -194,7 +195,8 @@ function refitReport(name, m, parity, table, notes) {
   }
   const lines = [`${name}: ${mib(m.setup.bytes_total)} of slots (${m.setup.bytes_total_from}); ` +
     `refit median of ${REFIT_ROUNDS * REFIT_RUNS} per row, compile and ORT session creation ` +
-    `median of ${REFIT_ROUNDS}, memcpy median of ${REFIT_ROUNDS * COPY_RUNS}`];
+    `median of ${REFIT_ROUNDS}, memcpy median of ${REFIT_ROUNDS * COPY_RUNS}; the process's ` +
+    `first compile (oneDNN kernels not yet generated) took ${fmt(m.setup.compile_s * 1e3, 1)} ms`];
   for (const r of m.rows) {
     if (!r.ok) {
       lines.push(`  ${r.name}: n/a (${r.reason})`);
@@ -230,7 +232,7 @@ function parityThreadsLabel(threads) {
 function printRefitTable(table) {
   printTable(['model', 'checkpoint', 'compile ms', 'refit ms', 'memcpy ms', 'ORT session ms',
     `refit/memcpy (<=${TARGET_COPY})`, `refit/ORT (<=${TARGET_ORT})`, 'MiB packed/refit',
-    'refittable/immutable'], table);
+    'refittable/immutable'], table, 2);
 }
 
 function modelName(file) {

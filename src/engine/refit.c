@@ -184,9 +184,10 @@ static anvil_status stage(const anvil_engine *e, const anvil_refit_source *sourc
     s = anvil__weights_build(e, src->t, base, out, stats);
     anvil__weights_release(e, base);
     if (s == ANVIL_OK) s = check_structure(e, *out);
-    if (s != ANVIL_OK && *out) {
+    if (s != ANVIL_OK) {
         anvil__weight_set_free(e, *out);
         *out = NULL;
+        anvil__refit_sources_free(src);
     }
     return s;
 }

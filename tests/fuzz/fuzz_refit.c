@@ -52,6 +52,9 @@ typedef struct state {
     size_t original_size;
     uint8_t *baseline;         /* output 0 with those weights */
     size_t baseline_bytes;
+    /* outcomes (ANVIL_FUZZ_REFIT_STATS=1 prints them at exit): not a safetensors image,
+     * refit failed, refit in place, refit as a copy, refit with verify */
+    unsigned long unparsed, failed, in_place, copied, verified;
 } state;
 
 /* The only state of the target, set once by LLVMFuzzerInitialize. */
@@ -275,6 +278,12 @@ static void expect_baseline(const char *when) {
     anvil_tensor_list_destroy(out);
 }
 
+static void print_stats(void) {
+    fprintf(stderr, "fuzz_refit: %lu inputs not safetensors, %lu refits failed, %lu in place, "
+            "%lu as a copy; %lu with verify\n", S.unparsed, S.failed, S.in_place, S.copied,
+            S.verified);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
@@ -302,6 +311,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     memcpy(S.baseline, y->data, y->bytes);
     anvil_tensor_list_destroy(out);
     image_of(S.tensors, N_WEIGHTS, &S.original, &S.original_size);
+    const char *stats = getenv("ANVIL_FUZZ_REFIT_STATS");
+    if (stats && *stats == '1') atexit(print_stats);
     return 0;
 }
 
@@ -325,6 +336,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     anvil__error_clear();
     if (anvil_safetensors_open_memory(data, size, &st) != ANVIL_OK) {
         if (st || anvil_last_error()[0] == '\0') die("open failed without a message");
+        S.unparsed++;
         return 0;
     }
     /* Options from the input's last byte and size, so mutations flip them. */
@@ -338,17 +350,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     anvil_refit_report report;
     anvil__error_clear();
     anvil_status s = anvil_engine_refit(S.engine, &src, &o, &out, &report);
+    S.verified += o.n_verify_inputs > 0 && s == ANVIL_OK;
     if (s != ANVIL_OK) {
+        S.failed++;
         if (out || anvil_last_error()[0] == '\0') die("failed refit: output set or no message");
         expect_baseline("after a failed refit"); /* transactional: nothing changed */
     } else if (o.in_place) {
         if (out != S.engine) die("in-place refit returned another engine");
+        S.in_place++;
         anvil_tensor_list *y = NULL;
         run_ok(S.ctx, &y, "after an in-place refit");
         anvil_tensor_list_destroy(y);
         restore("after an in-place refit");
     } else {
         if (!out || out == S.engine) die("refit as a copy returned no new engine");
+        S.copied++;
         anvil_context *c = NULL;
         anvil_tensor_list *y = NULL;
         if (anvil_context_create(out, &c) != ANVIL_OK) die("context: %s", anvil_last_error());
