@@ -518,11 +518,18 @@ typedef struct anvil_refit_report {
 } anvil_refit_report;
 
 /* Refits `engine` from `source`. On success *out is the refitted engine (see in_place) and
- * *report (may be NULL) says what was done. Errors, each leaving the engine unchanged:
- * NOT_FOUND (sources missing: the message names every one), SHAPE_MISMATCH / DTYPE_MISMATCH
- * (names every mismatched source with expected vs. got), INVALID_ARGUMENT (non-finite values
- * with check_finite; integer sources that the engine's structure depends on changed),
- * OUT_OF_MEMORY. Thread-safe with concurrent runs of the engine. */
+ * *report (may be NULL) says what was done. Only slots whose sources changed content (XXH3
+ * per source, kept with the weights and in engine files) are rebuilt; the others are shared.
+ * Errors, each leaving the engine unchanged:
+ * NOT_FOUND (sources missing: the message names every one, and the source's tensors the
+ * engine does not use), INVALID_GRAPH (an ONNX source whose nodes read weights the engine does
+ * not have: another structure), SHAPE_MISMATCH / DTYPE_MISMATCH (names every mismatched source
+ * with expected vs. got), INVALID_ARGUMENT (non-finite values with check_finite; sources the
+ * compile folded into the plan changed: integer sources shapes depend on, scalars fused into
+ * kernels such as Clip bounds — recompile instead), OUT_OF_RANGE (verify failed), the name
+ * map's errors, OUT_OF_MEMORY. Thread-safe with concurrent runs of the engine (a run keeps
+ * the weights it started with); concurrent refits are each atomic (the last to finish wins);
+ * anvil_engine_set_name_map must not run during a refit of the same engine. */
 anvil_status anvil_engine_refit(anvil_engine *engine, const anvil_refit_source *source,
                                 const anvil_refit_options *options, anvil_engine **out,
                                 anvil_refit_report *report);
