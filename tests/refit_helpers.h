@@ -106,4 +106,16 @@ static inline anvil_tensor *sources_of(const anvil_engine *e, const anvil_model 
     return t;
 }
 
+/* Refits e in place from src (must succeed); returns the report. */
+static inline anvil_refit_report refit_in_place(anvil_engine *e, const anvil_refit_source *src) {
+    anvil_refit_options o = anvil_refit_options_default();
+    o.in_place = 1;
+    anvil_refit_report r;
+    memset(&r, 0, sizeof r);
+    anvil_engine *out = NULL;
+    CHECK_OK(anvil_engine_refit(e, src, &o, &out, &r));
+    CHECK(out == e);
+    return r;
+}
+
 #endif /* ANVIL_TEST_REFIT_HELPERS_H */

@@ -2,6 +2,7 @@
  * engine loads into the needs-weights state and every run says so; corrupt engine files
  * (truncated, flipped bytes in the weights, wrong magic) get exact statuses, never a crash. */
 #include "check.h"
+#include "file_bytes.h"
 #include "anvil.h"
 
 #include <stdlib.h>
@@ -15,22 +16,6 @@ static anvil_tensor_list *run_once(const anvil_engine *e, const anvil_tensor *in
     CHECK_STATUS(anvil_engine_run(c, in, 1, &out), expect);
     anvil_context_destroy(c);
     return out;
-}
-
-static uint8_t *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
 }
 
 static void test_round_trip(const char *model_path, const anvil_tensor *in) {

@@ -4,6 +4,7 @@
  * correctly checksummed (hash count wrong, map not JSON, map invalid) is refused with
  * PARSE_ERROR naming the section, never loaded half-read. */
 #include "check.h"
+#include "file_bytes.h"
 #include "engine/engine_file.h"
 
 #include <stdlib.h>
@@ -15,18 +16,6 @@ static const char k_map[] =
     "{\"format\": \"anvil-name-map\", \"version\": 1, \"initializers\": ["
     "{\"onnx\": \"fc.weight\", \"kind\": \"identity\", \"sources\": [\"head.weight\"]},"
     "{\"onnx\": \"fc.bias\", \"kind\": \"identity\", \"sources\": [\"head.bias\"]}]}";
-
-static uint8_t *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc((size_t)n + 1);
-    *size = p && fread(p, 1, (size_t)n, f) == (size_t)n ? (size_t)n : 0;
-    fclose(f);
-    return p;
-}
 
 /* The image with section `type`'s bytes replaced (a valid container: checksums recomputed). */
 static void expect_refused(const uint8_t *img, size_t size, uint32_t type, const void *data,

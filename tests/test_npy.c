@@ -6,6 +6,7 @@
  */
 #include "anvil.h"
 #include "check.h"
+#include "file_bytes.h"
 #include "core/core.h"
 
 #include <stdlib.h>
@@ -13,22 +14,6 @@
 #include <unistd.h>
 
 #define NPY_DATA ANVIL_TEST_DATA_DIR "/npy/"
-
-static uint8_t *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc(n > 0 ? (size_t)n : 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return p;
-}
 
 /* Reads a file that must hold one tensor of `dtype` and `rank`/`dims`; NULL on failure. */
 static anvil_tensor_list *read_ok(const char *file, anvil_dtype dtype, int32_t rank,

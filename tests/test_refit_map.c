@@ -34,13 +34,7 @@ static anvil_engine *compile_with_map(const char *name, const anvil_model *m1) {
 
 static anvil_refit_report refit_st(anvil_engine *e, const anvil_safetensors *st) {
     anvil_refit_source src = {ANVIL_REFIT_FROM_SAFETENSORS, NULL, st, NULL, 0};
-    anvil_refit_options o = anvil_refit_options_default();
-    o.in_place = 1;
-    anvil_refit_report r;
-    memset(&r, 0, sizeof r);
-    anvil_engine *out = NULL;
-    CHECK_OK(anvil_engine_refit(e, &src, &o, &out, &r));
-    return r;
+    return refit_in_place(e, &src);
 }
 
 static void test_mobilenet(void) {

@@ -11,17 +11,9 @@
 
 static const char *k_model = "mobilenet_v2";
 
-/* Refits e in place from tensors; returns the report. */
 static anvil_refit_report refit_tensors(anvil_engine *e, const anvil_tensor *t, size_t n) {
     anvil_refit_source src = {ANVIL_REFIT_FROM_TENSORS, NULL, NULL, t, n};
-    anvil_refit_options o = anvil_refit_options_default();
-    o.in_place = 1;
-    anvil_refit_report r;
-    memset(&r, 0, sizeof r);
-    anvil_engine *out = NULL;
-    CHECK_OK(anvil_engine_refit(e, &src, &o, &out, &r));
-    CHECK(out == e);
-    return r;
+    return refit_in_place(e, &src);
 }
 
 static size_t slot_bytes_of(const anvil_engine *e) {

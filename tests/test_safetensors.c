@@ -6,6 +6,7 @@
  */
 #include "anvil.h"
 #include "check.h"
+#include "file_bytes.h"
 #include "core/core.h"
 
 #include <stdlib.h>
@@ -13,22 +14,6 @@
 #include <unistd.h>
 
 #define ST_DATA ANVIL_TEST_DATA_DIR "/safetensors/"
-
-static uint8_t *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc(n > 0 ? (size_t)n : 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return p;
-}
 
 static void check_shape(const anvil_tensor *t, int32_t rank, const int64_t *dims) {
     CHECK_EQ(t->rank, rank);
