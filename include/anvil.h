@@ -451,9 +451,9 @@ typedef struct anvil_map_options {
 anvil_map_options anvil_map_options_default(void);
 
 /* Matches every initializer of `model` to tensors of `checkpoint` by content: exact, transposed,
- * or a BatchNorm folded into a preceding Conv/Gemm (eps searched among common values).
- * Initializers that already exist in the checkpoint under their own name with equal content
- * are identity entries. Initializers nothing matches are left out of the map (they are listed
+ * or a BatchNorm folded into a preceding Conv (eps searched among common values).
+ * Initializers that exist in the checkpoint under their own name with equal content (float
+ * tensors: within the tolerance) are identity entries. Initializers nothing matches are left out of the map (they are listed
  * by anvil_name_map_unmatched). Errors: OUT_OF_MEMORY, INVALID_ARGUMENT. */
 anvil_status anvil_name_map_build(const anvil_model *model, const anvil_safetensors *checkpoint,
                                   const anvil_map_options *options, anvil_name_map **out);

@@ -395,6 +395,42 @@ static void check_corrupt(void) {
     }
 }
 
+/* Every allocation of load, clone and to_json failing in turn: OUT_OF_MEMORY, nothing leaked
+ * (the sanitizer builds check), until enough succeed. */
+static void check_alloc_failures(void) {
+    static char text[1 << 16];
+    FILE *f = fopen(MAP_DATA "/good.json", "rb");
+    size_t n = f ? fread(text, 1, sizeof text, f) : 0;
+    if (f) fclose(f);
+    CHECK(n > 0);
+    bool done[3] = {false, false, false};
+    for (long k = 0; k < 500 && !(done[0] && done[1] && done[2]); k++) {
+        anvil_name_map *map = NULL, *copy = NULL;
+        char *json = NULL;
+        anvil__alloc_fail_after(k);
+        anvil_status s = anvil_name_map_load_memory(text, n, &map);
+        anvil__alloc_fail_after(-1);
+        CHECK(s == ANVIL_OK || s == ANVIL_STATUS_OUT_OF_MEMORY);
+        CHECK((s == ANVIL_OK) == (map != NULL));
+        done[0] = done[0] || s == ANVIL_OK;
+        if (!map) continue;
+        anvil__alloc_fail_after(k);
+        s = anvil__name_map_clone(map, &copy);
+        anvil__alloc_fail_after(-1);
+        CHECK(s == ANVIL_OK || s == ANVIL_STATUS_OUT_OF_MEMORY);
+        done[1] = done[1] || s == ANVIL_OK;
+        anvil__alloc_fail_after(k);
+        s = anvil__name_map_to_json(map, &json, NULL);
+        anvil__alloc_fail_after(-1);
+        CHECK(s == ANVIL_OK || s == ANVIL_STATUS_OUT_OF_MEMORY);
+        done[2] = done[2] || s == ANVIL_OK;
+        anvil__free(json);
+        anvil_name_map_destroy(copy);
+        anvil_name_map_destroy(map);
+    }
+    CHECK(done[0] && done[1] && done[2]);
+}
+
 static void check_api_errors(void) {
     anvil_name_map *map = NULL;
     anvil_map_entry e;
@@ -422,6 +458,7 @@ int main(void) {
     check_round_trip();
     check_corrupt();
     check_api_errors();
+    check_alloc_failures();
     if (access(MODELS "/mobilenet_v2/map.json", R_OK) != 0 ||
         access(MODELS "/transformer_enc/map.json", R_OK) != 0) {
         printf("%s missing: model checks skipped\n", MODELS);

@@ -104,9 +104,11 @@ static anvil__graph *make_graph(const tset *model, const conv_spec *convs, int n
     return g;
 }
 
-/* Builds the map of `model` (with its Conv nodes) against the checkpoint set. */
-static anvil_name_map *build(const tset *model, const conv_spec *convs, int n_convs,
-                             const tset *ckpt, const anvil_map_options *o, anvil_status want) {
+/* Builds the map of `model` (with its Conv nodes) against the checkpoint set. With fail_at >= 0
+ * the allocation after fail_at more fails during the build. */
+static anvil_name_map *build_with(const tset *model, const conv_spec *convs, int n_convs,
+                                  const tset *ckpt, const anvil_map_options *o, long fail_at,
+                                  anvil_status *status) {
     char path[] = "/tmp/anvil_test_nm_XXXXXX";
     int fd = mkstemp(path);
     CHECK(fd >= 0);
@@ -119,9 +121,23 @@ static anvil_name_map *build(const tset *model, const conv_spec *convs, int n_co
     memset(&m, 0, sizeof m);
     m.graph = make_graph(model, convs, n_convs);
     anvil_name_map *map = NULL;
-    if (st) CHECK_STATUS(anvil_name_map_build(&m, st, o, &map), want);
+    *status = ANVIL_STATUS_INTERNAL;
+    if (st) {
+        anvil__alloc_fail_after(fail_at);
+        *status = anvil_name_map_build(&m, st, o, &map);
+        anvil__alloc_fail_after(-1);
+    }
     anvil__graph_destroy((anvil__graph *)m.graph);
     anvil_safetensors_close(st);
+    return map;
+}
+
+static anvil_name_map *build(const tset *model, const conv_spec *convs, int n_convs,
+                             const tset *ckpt, const anvil_map_options *o, anvil_status want) {
+    anvil_status s;
+    anvil_name_map *map = build_with(model, convs, n_convs, ckpt, o, -1, &s);
+    CHECK_STATUS(s, want);
+    CHECK((s == ANVIL_OK) == (map != NULL));
     return map;
 }
 
@@ -327,6 +343,18 @@ static void check_folds(void) {
         CHECK_STR_EQ(entry(map, "onnx::Conv_6").sources[1], "l4.bn.weight");
     }
     anvil_name_map_destroy(map);
+    /* every allocation of the build failing in turn: OUT_OF_MEMORY and nothing leaked */
+    bool built = false;
+    for (long k = 0; k < 2000 && !built; k++) {
+        anvil_status s;
+        map = build_with(&md, convs, 3, &ck, NULL, k, &s);
+        CHECK(s == ANVIL_OK || s == ANVIL_STATUS_OUT_OF_MEMORY);
+        CHECK((s == ANVIL_OK) == (map != NULL));
+        if (map) CHECK_EQ(anvil_name_map_count(map), 6);
+        built = map != NULL;
+        anvil_name_map_destroy(map);
+    }
+    CHECK(built);
     for (int k = 0; k < 72; k++) ((float *)fw1->data)[k] *= 1.0f + 1e-5f; /* off by 1e-5 */
     map = build(&md, convs, 1, &ck, NULL, ANVIL_OK);
     if (map) {

@@ -169,18 +169,41 @@ static int64_t source_offset(const anvil__tensor *t, const int64_t *stride, int6
     return off;
 }
 
+/* Bitwise equality of one element (small fixed sizes inline: this runs per element). */
+static inline bool elem_equal(const unsigned char *a, const unsigned char *c, size_t es) {
+    if (es == 4) {
+        uint32_t x, y;
+        memcpy(&x, a, 4);
+        memcpy(&y, c, 4);
+        return x == y;
+    }
+    if (es == 2) {
+        uint16_t x, y;
+        memcpy(&x, a, 2);
+        memcpy(&y, c, 2);
+        return x == y;
+    }
+    if (es == 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, c, 8);
+        return x == y;
+    }
+    return memcmp(a, c, es) == 0;
+}
+
 static bool transposed_equal(const anvil__tensor *t, const anvil__tensor *c,
                              const int64_t *stride, int64_t numel) {
     size_t es = anvil_dtype_size(t->dtype);
     const unsigned char *x = t->data, *y = c->data;
     for (int k = 0; k < NM_SAMPLES; k++) { /* a few elements first: most candidates fail here */
         int64_t i = (numel - 1) * k / (NM_SAMPLES - 1);
-        if (memcmp(x + (size_t)i * es, y + (size_t)source_offset(t, stride, i) * es, es) != 0)
+        if (!elem_equal(x + (size_t)i * es, y + (size_t)source_offset(t, stride, i) * es, es))
             return false;
     }
     int64_t idx[ANVIL_MAX_RANK] = {0}, off = 0;
     for (int64_t i = 0; i < numel; i++) {
-        if (memcmp(x + (size_t)i * es, y + (size_t)off * es, es) != 0) return false;
+        if (!elem_equal(x + (size_t)i * es, y + (size_t)off * es, es)) return false;
         for (int32_t a = t->rank - 1; a >= 0; a--) {
             off += stride[a];
             if (++idx[a] < t->dims[a]) break;

@@ -150,23 +150,27 @@ static double scale_error(const bn_state *st, const bn_group *g, double eps, anv
     return err;
 }
 
-/* Computes entry e and compares it with the initializer t: *err = max |computed - t|, *exact
- * when bit-identical. False when it cannot be computed or shapes differ. */
-static bool compare_entry(anvil__nm_build *b, const anvil_map_entry *e, const anvil__tensor *t,
-                          double *err, bool *exact) {
+/* Computes entry e and compares it with the initializer t: *fits when it can be computed with
+ * t's dtype and shape, *err = max |computed - t|, *exact when bit-identical. Fails only when
+ * memory runs out (a match missed for want of memory would make a wrong map). */
+static anvil_status compare_entry(anvil__nm_build *b, const anvil_map_entry *e,
+                                  const anvil__tensor *t, bool *fits, double *err, bool *exact) {
     anvil__tensor got;
-    if (anvil__name_map_compute(e, anvil__nm_lookup, b, &got) != ANVIL_OK) return false;
+    *fits = *exact = false;
+    *err = 0;
+    anvil_status s = anvil__name_map_compute(e, anvil__nm_lookup, b, &got);
+    if (s != ANVIL_OK) return s == ANVIL_STATUS_OUT_OF_MEMORY ? s : ANVIL_OK;
     bool ok = got.dtype == t->dtype && got.bytes == t->bytes && got.rank == t->rank &&
               memcmp(got.dims, t->dims, sizeof got.dims[0] * (size_t)t->rank) == 0;
     *exact = ok && (t->bytes == 0 || memcmp(got.data, t->data, t->bytes) == 0);
-    *err = 0;
     size_t n = ok ? t->bytes / anvil_dtype_size(t->dtype) : 0;
     for (size_t i = 0; !*exact && i < n; i++) {
         double d = fabs(ld(t->dtype, got.data, i) - ld(t->dtype, t->data, i));
         if (!(d <= *err)) *err = d;
     }
     anvil__free(got.data);
-    return ok && !isnan(*err);
+    *fits = ok && !isnan(*err);
+    return ANVIL_OK;
 }
 
 static double max_abs(const anvil__tensor *t) {
@@ -194,15 +198,17 @@ static void fold_entry(const anvil__nm_build *b, anvil_map_kind kind, const char
 }
 
 /* The conv bias source for C: C's prefix + ".bias" when the checkpoint has it, else "". */
-static const char *conv_bias_name(const anvil__nm_build *b, size_t conv) {
+static anvil_status conv_bias_name(const anvil__nm_build *b, size_t conv, const char **out) {
     const char *name = b->ck[conv].name;
     size_t len = strlen(name);
-    if (len < 7 || strcmp(name + len - 7, ".weight") != 0) return "";
+    *out = "";
+    if (len < 7 || strcmp(name + len - 7, ".weight") != 0) return ANVIL_OK;
     char *buf = anvil__malloc(len + 8);
-    if (!buf) return "";
+    if (!buf) return ANVIL_STATUS_OUT_OF_MEMORY;
     int32_t j = find_suffixed(b, name, len - 7, ".bias", buf);
     anvil__free(buf);
-    return j >= 0 ? b->ck[j].name : "";
+    if (j >= 0) *out = b->ck[j].name;
+    return ANVIL_OK;
 }
 
 static size_t common_prefix(const char *a, const char *c) {
@@ -224,48 +230,55 @@ typedef struct conv_inits {
     double lim, pre;      /* acceptance and pre-filter bounds on |error| for the weight */
 } conv_inits;
 
-/* Full check of (C, group, eps): the computed fold against W' and the Conv's bias. */
-static bool fit_candidate(bn_state *st, const conv_inits *ci, size_t conv, const bn_group *g,
-                          double eps, fold_fit *fit, const char **bias_src) {
+/* Full check of (C, group, eps): the computed fold against W' and the Conv's bias; *fits when
+ * the weight matches. */
+static anvil_status fit_candidate(bn_state *st, const conv_inits *ci, size_t conv,
+                                  const bn_group *g, double eps, fold_fit *fit,
+                                  const char **bias_src, bool *fits) {
     anvil__nm_build *b = st->b;
     const anvil__init *w = &b->g->inits[ci->weight];
     anvil_map_entry e;
     fold_entry(b, ANVIL_MAP_CONV_BN_FOLD_WEIGHT, b->g->values[w->value].name, b->ck[conv].name, g,
                eps, &e);
     memset(fit, 0, sizeof *fit);
-    if (!compare_entry(b, &e, &w->t, &fit->err, &fit->exact)) return false;
-    if (!fit->exact && !(fit->err <= ci->lim)) return false;
+    anvil_status s = compare_entry(b, &e, &w->t, fits, &fit->err, &fit->exact);
+    if (s != ANVIL_OK || !*fits) return s;
+    *fits = fit->exact || fit->err <= ci->lim;
+    if (!*fits) return ANVIL_OK;
     fit->conv = conv;
     fit->bn = g;
     fit->eps = eps;
     fit->prefix = common_prefix(b->ck[conv].name, b->ck[g->gamma].name);
-    if (ci->bias < 0) return true;
-    const anvil__init *bias = &b->g->inits[ci->bias];
-    *bias_src = conv_bias_name(b, conv);
+    const anvil__init *bias = ci->bias >= 0 ? &b->g->inits[ci->bias] : NULL;
+    if (!bias || !anvil__dtype_is_float(bias->t.dtype) || bias->t.rank != 1) return ANVIL_OK;
+    if ((s = conv_bias_name(b, conv, bias_src)) != ANVIL_OK) return s;
     fold_entry(b, ANVIL_MAP_CONV_BN_FOLD_BIAS, b->g->values[bias->value].name, *bias_src, g, eps,
                &e);
     double err;
-    bool exact;
-    if (anvil__dtype_is_float(bias->t.dtype) && bias->t.rank == 1 &&
-        compare_entry(b, &e, &bias->t, &err, &exact))
-        fit->bias = exact ? 2 : err <= b->tol * max_abs(&bias->t) ? 1 : 0;
-    return true;
+    bool exact, ok;
+    if ((s = compare_entry(b, &e, &bias->t, &ok, &err, &exact)) != ANVIL_OK) return s;
+    if (ok) fit->bias = exact ? 2 : err <= b->tol * max_abs(&bias->t) ? 1 : 0;
+    return ANVIL_OK;
 }
 
 /* Tries every eps whose scale is close to the ratios; keeps the best fit. */
-static void try_group(bn_state *st, const conv_inits *ci, size_t conv, const bn_group *g,
-                      fold_fit *best, const char **best_bias, bool *have) {
+static anvil_status try_group(bn_state *st, const conv_inits *ci, size_t conv,
+                              const bn_group *g, fold_fit *best, const char **best_bias,
+                              bool *have) {
     anvil_dtype dt = st->b->ck[conv].t.dtype;
     for (size_t k = 0; k < N_EPS; k++) {
         if (!(scale_error(st, g, k_eps[k], dt) <= ci->pre)) continue;
         fold_fit fit;
         const char *bias_src = "";
-        if (!fit_candidate(st, ci, conv, g, k_eps[k], &fit, &bias_src)) continue;
-        if (*have && !better(&fit, best)) continue;
+        bool fits = false;
+        anvil_status s = fit_candidate(st, ci, conv, g, k_eps[k], &fit, &bias_src, &fits);
+        if (s != ANVIL_OK) return s;
+        if (!fits || (*have && !better(&fit, best))) continue;
         *best = fit;
         *best_bias = bias_src;
         *have = true;
     }
+    return ANVIL_OK;
 }
 
 static void record(bn_state *st, const conv_inits *ci, const fold_fit *f, const char *bias_src) {
@@ -281,31 +294,33 @@ static void record(bn_state *st, const conv_inits *ci, const fold_fit *f, const 
                f->eps, &b->found[ci->bias]);
 }
 
-static void fold_conv(bn_state *st, conv_inits *ci) {
+static anvil_status fold_conv(bn_state *st, conv_inits *ci) {
     anvil__nm_build *b = st->b;
     const anvil__tensor *w = &b->g->inits[ci->weight].t;
     int64_t numel = anvil__tensor_numel(w);
     if (!anvil__dtype_is_float(w->dtype) || w->rank < 2 || numel <= 0 || w->dims[0] <= 0 ||
         !w->data)
-        return;
+        return ANVIL_OK;
     double m = max_abs(w);
-    if (!(m > 0 && isfinite(m))) return; /* all zero: any BN group would fit */
+    if (!(m > 0 && isfinite(m))) return ANVIL_OK; /* all zero: any BN group would fit */
     ci->lim = b->tol * m;
     ci->pre = fmax(b->tol, 8 * roundoff(w->dtype)) * m;
     fold_fit best;
     memset(&best, 0, sizeof best);
     const char *best_bias = "";
     bool have = false;
-    for (size_t j = 0; j < b->n_ck; j++) {
+    anvil_status s = ANVIL_OK;
+    for (size_t j = 0; s == ANVIL_OK && j < b->n_ck; j++) {
         const anvil__tensor *c = &b->ck[j].t;
         bool shape = c->dtype == w->dtype && c->rank == w->rank && c->bytes == w->bytes &&
                      memcmp(c->dims, w->dims, sizeof c->dims[0] * (size_t)w->rank) == 0;
         if (!shape || !channel_ratios(st, w, c, ci->pre)) continue;
-        for (size_t k = 0; k < st->n_groups; k++)
+        for (size_t k = 0; s == ANVIL_OK && k < st->n_groups; k++)
             if (st->groups[k].n == w->dims[0] && b->ck[st->groups[k].gamma].t.dtype == w->dtype)
-                try_group(st, ci, j, &st->groups[k], &best, &best_bias, &have);
+                s = try_group(st, ci, j, &st->groups[k], &best, &best_bias, &have);
     }
-    if (have) record(st, ci, &best, best_bias);
+    if (s == ANVIL_OK && have) record(st, ci, &best, best_bias);
+    return s;
 }
 
 static bool is_init(const anvil__graph *g, const anvil__node *n, int32_t input, int32_t *init) {
@@ -333,7 +348,7 @@ anvil_status anvil__nm_match_folds(anvil__nm_build *b) {
         st.r = anvil__malloc_array(o, sizeof *st.r);
         st.cmax = anvil__malloc_array(o, sizeof *st.cmax);
         if (!st.r || !st.cmax) s = ANVIL_STATUS_OUT_OF_MEMORY;
-        else fold_conv(&st, &ci);
+        else s = fold_conv(&st, &ci);
         anvil__free(st.r);
         anvil__free(st.cmax);
         st.r = st.cmax = NULL;
