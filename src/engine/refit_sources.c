@@ -219,25 +219,60 @@ static anvil_status list_extra(const anvil_engine *e, const anvil__graph *g,
     return s;
 }
 
-/* Computes source weight `name` through the map; false (and the reason recorded) if the map
- * has no entry or cannot compute it. */
-static anvil_status from_map(const anvil_refit_source *src, const anvil_name_map *map,
-                             const char *name, anvil__tensor *t, void **computed, problems *p) {
+/* A source weight to compute through the name map. */
+typedef struct map_job {
+    int32_t input;
     anvil_map_entry entry;
-    if (!map || anvil_name_map_find(map, name, &entry) != ANVIL_OK) {
-        anvil__name_list_add(&p->missing, name, NULL);
-        return ANVIL_OK;
+    anvil_status status;
+    char message[256];
+} map_job;
+
+/* Computes the jobs (transposes and BatchNorm folds of whole checkpoints: spread over the
+ * threads); each records its status and message, since errors are per thread. */
+static void compute_mapped(const anvil_refit_source *src, map_job *jobs, int32_t n,
+                           anvil__refit_sources *out) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int32_t k = 0; k < n; k++) {
+        map_job *j = &jobs[k];
+        j->status = anvil__name_map_compute(&j->entry, lookup_source, (void *)src,
+                                            &out->t[j->input]);
+        if (j->status == ANVIL_OK) out->computed[j->input] = out->t[j->input].data;
+        else snprintf(j->message, sizeof j->message, "%s", anvil_last_error());
     }
-    anvil_status s = anvil__name_map_compute(&entry, lookup_source, (void *)src, t);
-    if (s == ANVIL_STATUS_OUT_OF_MEMORY) return s;
-    if (s != ANVIL_OK) {
-        char detail[320];
-        snprintf(detail, sizeof detail, "(name map: %s)", anvil_last_error());
-        anvil__name_list_add(&p->missing, name, detail);
-        return ANVIL_OK;
+}
+
+/* Finds every source by name, else queues it for the map (else it is missing); then computes
+ * the queued ones. */
+static anvil_status find_all(const anvil_engine *e, const anvil_refit_source *src,
+                             const anvil_name_map *map, anvil__refit_sources *out, bool *found,
+                             problems *p) {
+    const anvil__graph *w = e->weights;
+    map_job *jobs = anvil__calloc((size_t)w->n_inputs + 1, sizeof *jobs);
+    if (!jobs) return ANVIL_STATUS_OUT_OF_MEMORY;
+    int32_t n = 0;
+    for (int32_t i = 0; i < w->n_inputs; i++) {
+        const char *name = w->values[w->inputs[i]].name;
+        if ((found[i] = find_source(src, name, &out->t[i]))) continue;
+        if (map && anvil_name_map_find(map, name, &jobs[n].entry) == ANVIL_OK) jobs[n++].input = i;
+        else anvil__name_list_add(&p->missing, name, NULL);
     }
-    *computed = t->data;
-    return ANVIL_OK;
+    compute_mapped(src, jobs, n, out);
+    anvil_status s = ANVIL_OK;
+    for (int32_t k = 0; k < n && s == ANVIL_OK; k++) {
+        const char *name = w->values[w->inputs[jobs[k].input]].name;
+        if (jobs[k].status == ANVIL_STATUS_OUT_OF_MEMORY) {
+            s = anvil__error(ANVIL_STATUS_OUT_OF_MEMORY, "%s", jobs[k].message);
+        } else if (jobs[k].status != ANVIL_OK) {
+            char detail[320];
+            snprintf(detail, sizeof detail, "(name map: %s)", jobs[k].message);
+            anvil__name_list_add(&p->missing, name, detail);
+        } else {
+            found[jobs[k].input] = true;
+            out->n_mapped++;
+        }
+    }
+    anvil__free(jobs);
+    return s;
 }
 
 anvil_status anvil__refit_gather(const anvil_engine *e, const anvil_refit_source *src,
@@ -249,17 +284,13 @@ anvil_status anvil__refit_gather(const anvil_engine *e, const anvil_refit_source
     out->t = anvil__calloc((size_t)w->n_inputs + 1, sizeof *out->t);
     out->computed = anvil__calloc((size_t)w->n_inputs + 1, sizeof *out->computed);
     problems *p = anvil__calloc(1, sizeof *p);
-    anvil_status s = out->t && out->computed && p ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
-    for (int32_t i = 0; s == ANVIL_OK && i < w->n_inputs; i++) {
-        const anvil__value *want = &w->values[w->inputs[i]];
-        if (!find_source(src, want->name, &out->t[i])) {
-            int before = p->missing.count;
-            s = from_map(src, map, want->name, &out->t[i], &out->computed[i], p);
-            if (s != ANVIL_OK || p->missing.count != before) continue;
-            out->n_mapped++;
-        }
-        check_one(want, &out->t[i], check_finite, p);
-    }
+    bool *found = anvil__calloc((size_t)w->n_inputs + 1, sizeof *found);
+    anvil_status s = out->t && out->computed && p && found ? ANVIL_OK
+                                                           : ANVIL_STATUS_OUT_OF_MEMORY;
+    if (s == ANVIL_OK) s = find_all(e, src, map, out, found, p);
+    for (int32_t i = 0; s == ANVIL_OK && i < w->n_inputs; i++)
+        if (found[i]) check_one(&w->values[w->inputs[i]], &out->t[i], check_finite, p);
+    anvil__free(found);
     if (s == ANVIL_OK && src->kind == ANVIL_REFIT_FROM_MODEL)
         s = list_extra(e, src->model->graph, &p->extra);
     if (s == ANVIL_OK && p->missing.count) s = list_unused(e, src, map, &p->unused);

@@ -133,6 +133,26 @@ static anvil_status compute_identity(const nm_sources *src, anvil__tensor *out) 
     return s;
 }
 
+/* out[c][r] = in[r][c] for 4-byte elements. 16x16 tiles go through a local buffer so both
+ * sides move whole 64-byte lines: row strides that are multiples of 4 KiB (256 or 1024
+ * floats) would otherwise make the lines of a tile evict each other. */
+static void transpose_2d_u32(const void *in, void *out, size_t rows, size_t cols) {
+    const uint32_t *a = in;
+    uint32_t *b = out, tile[16][16];
+    for (size_t r0 = 0; r0 < rows; r0 += 16)
+        for (size_t c0 = 0; c0 < cols; c0 += 16) {
+            size_t nr = rows - r0 < 16 ? rows - r0 : 16, nc = cols - c0 < 16 ? cols - c0 : 16;
+            for (size_t r = 0; r < nr; r++) {
+                if (nc == 16) memcpy(tile[r], a + (r0 + r) * cols + c0, 64); /* inlined */
+                else memcpy(tile[r], a + (r0 + r) * cols + c0, nc * 4);
+            }
+            for (size_t c = 0; c < nc; c++) {
+                uint32_t *dst = b + (c0 + c) * rows + r0;
+                for (size_t r = 0; r < nr; r++) dst[r] = tile[r][c];
+            }
+        }
+}
+
 static anvil_status compute_transpose(const anvil_map_entry *e, const nm_sources *src,
                                       anvil__tensor *out) {
     const anvil__tensor *t = &src->t[0];
@@ -160,6 +180,10 @@ static anvil_status compute_transpose(const anvil_map_entry *e, const nm_sources
     anvil_status s = alloc_out(out, t->dtype, r, dims, t->bytes);
     if (s != ANVIL_OK || t->bytes == 0) return s;
     size_t es = anvil_dtype_size(t->dtype), n = t->bytes / es;
+    if (r == 2 && e->perm[0] == 1 && es == 4) { /* the common case, a matrix: cache blocks */
+        transpose_2d_u32(t->data, out->data, (size_t)t->dims[0], (size_t)t->dims[1]);
+        return ANVIL_OK;
+    }
     int64_t idx[ANVIL_MAX_RANK] = {0}, off = 0;
     const unsigned char *in = t->data;
     unsigned char *o = out->data;
@@ -233,6 +257,15 @@ static void fold_weight(const anvil__tensor *w, const double *s, anvil__tensor *
     anvil_dtype dt = w->dtype;
     size_t n = w->bytes / anvil_dtype_size(dt), o = (size_t)w->dims[0];
     size_t inner = o ? n / o : 0;
+    if (dt == ANVIL_DTYPE_F32) { /* the common case, without per-element dtype dispatch */
+        const float *x = w->data;
+        float *y = out->data;
+        for (size_t c = 0; c < o; c++) {
+            float sc = (float)s[c];
+            for (size_t k = c * inner; k < (c + 1) * inner; k++) y[k] = x[k] * sc;
+        }
+        return;
+    }
     for (size_t c = 0; c < o; c++) {
         for (size_t k = c * inner; k < (c + 1) * inner; k++) {
             if (dt == ANVIL_DTYPE_F64) {
