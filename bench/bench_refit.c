@@ -20,23 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The name-map functions are declared by anvil.h but may be missing from a library built while
- * they are being written: weak references (resolved to NULL when absent) keep this program
- * linking, and the state-dict row reports "n/a" then. CMake passes --undefined for each so the
- * linker pulls their object file out of the static library whenever it exists. */
-#if defined(__GNUC__)
-#pragma weak anvil_name_map_build
-#pragma weak anvil_name_map_destroy
-#pragma weak anvil_name_map_unmatched_count
-#pragma weak anvil_name_map_unmatched
-#pragma weak anvil_engine_set_name_map
-#define HAVE_NAME_MAP() (anvil_name_map_build && anvil_name_map_destroy && \
-                         anvil_engine_set_name_map && anvil_name_map_unmatched_count && \
-                         anvil_name_map_unmatched)
-#else
-#define HAVE_NAME_MAP() 1
-#endif
-
 #define PATH_BYTES 4096
 #define DIR_BYTES 4000 /* a folder: room for a file name after it in PATH_BYTES */
 #define N_ROWS 2
@@ -190,10 +173,6 @@ static void setup_map_row(bench *b, row *r) {
     snprintf(r->second, sizeof r->second, "v2.safetensors");
     if (!exists(r->ckpt[0]) || !exists(r->ckpt[1])) {
         snprintf(r->reason, sizeof r->reason, "no v1/v2.safetensors in the model folder");
-        return;
-    }
-    if (!HAVE_NAME_MAP()) {
-        snprintf(r->reason, sizeof r->reason, "name maps are not in this library build");
         return;
     }
     anvil_safetensors *st = NULL;
@@ -574,7 +553,7 @@ int main(int argc, char **argv) {
     remove_temp_dir(&b);
     anvil_context_destroy(b.ctx);
     anvil_engine_destroy(b.engine);
-    if (b.map) anvil_name_map_destroy(b.map);
+    anvil_name_map_destroy(b.map);
     anvil_tensor_list_destroy(b.input);
     anvil_model_destroy(b.model);
     free(b.buf[0]);

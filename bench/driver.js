@@ -12,7 +12,7 @@
 // threads stop spinning before a turn starts), BENCH_SPIN ("default": each runtime as shipped;
 // "off": idle worker threads sleep on both sides, OMP_WAIT_POLICY=passive for anvil's OpenMP
 // and session.intra_op.allow_spinning=0 for ORT, which suits a loaded machine).
-// Refit table: BENCH_REFIT (1; 0 skips it), BENCH_REFIT_THREADS (1), BENCH_REFIT_ROUNDS (5:
+// Refit table: BENCH_REFIT (1; 0 skips it), BENCH_REFIT_THREADS (1), BENCH_REFIT_ROUNDS (9:
 // one compile and one ORT session creation each), BENCH_REFIT_RUNS (4 refits per row and
 // round), BENCH_COPY_RUNS (10 memcpys per round).
 
@@ -31,7 +31,7 @@ const PAUSE_MS = Number(env('BENCH_PAUSE_MS', 20));
 const SPIN = env('BENCH_SPIN', 'default');
 const REFIT = env('BENCH_REFIT', '1') !== '0';
 const REFIT_THREADS = Number(env('BENCH_REFIT_THREADS', 1));
-const REFIT_ROUNDS = Number(env('BENCH_REFIT_ROUNDS', 5));
+const REFIT_ROUNDS = Number(env('BENCH_REFIT_ROUNDS', 9));
 const REFIT_RUNS = Number(env('BENCH_REFIT_RUNS', 4));
 const COPY_RUNS = Number(env('BENCH_COPY_RUNS', 10));
 if (SPIN !== 'default' && SPIN !== 'off') throw new Error(`BENCH_SPIN=${SPIN}: expected default or off`);
