@@ -8,7 +8,7 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <xxhash.h>
+#include "core/fast_hash.h"
 
 /* Padding source: no pad is longer than the largest alignment. */
 static const uint8_t k_zeros[ANVIL_EFILE_MAX_ALIGN];

@@ -10,7 +10,7 @@
 #include "interp/interp.h"
 
 #include <string.h>
-#include <xxhash.h>
+#include "core/fast_hash.h"
 
 static void buf_release(const anvil_engine *e, anvil__slot_buf *b) {
     if (!b || atomic_fetch_sub(&b->refs, 1) != 1) return;
@@ -65,10 +65,44 @@ anvil__weight_set *anvil__weight_set_new(int32_t n_slots, int32_t n_sources) {
     return set;
 }
 
-/* Hashes every source; the big ones dominate, so they are spread over the threads. */
-static void hash_sources(const anvil__tensor *src, int32_t n, uint64_t *out) {
+#define HASH_CHUNK ((size_t)1 << 20)
+
+static size_t chunk_count(size_t bytes) { return bytes <= HASH_CHUNK ? 1 : (bytes + HASH_CHUNK - 1) / HASH_CHUNK; }
+
+/* A source's content hash: XXH3-64 of its bytes when it has at most 1 MiB, else XXH3-64 of
+ * the XXH3-64s of its 1 MiB chunks — so that a few big tensors are hashed by every thread
+ * (engine files store these values: the definition is part of the format). */
+static anvil_status hash_sources(const anvil__tensor *src, int32_t n, uint64_t *out) {
+    size_t total = 0;
+    for (int32_t i = 0; i < n; i++) total += chunk_count(src[i].bytes);
+    uint64_t *h = anvil__malloc_array(total + 1, sizeof *h);
+    int32_t *owner = anvil__malloc_array(total + 1, sizeof *owner);
+    size_t *first = anvil__malloc_array((size_t)n + 1, sizeof *first);
+    if (!h || !owner || !first) {
+        anvil__free(h);
+        anvil__free(owner);
+        anvil__free(first);
+        return ANVIL_STATUS_OUT_OF_MEMORY;
+    }
+    for (int32_t i = 0, k = 0; i < n; i++) {
+        first[i] = (size_t)k;
+        for (size_t c = 0; c < chunk_count(src[i].bytes); c++) owner[k++] = i;
+    }
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int32_t i = 0; i < n; i++) out[i] = XXH3_64bits(src[i].data, src[i].bytes);
+    for (size_t k = 0; k < total; k++) {
+        const anvil__tensor *t = &src[owner[k]];
+        size_t off = (k - first[owner[k]]) * HASH_CHUNK;
+        size_t len = t->bytes - off < HASH_CHUNK ? t->bytes - off : HASH_CHUNK;
+        h[k] = XXH3_64bits((const unsigned char *)t->data + off, len);
+    }
+    for (int32_t i = 0; i < n; i++) {
+        size_t c = chunk_count(src[i].bytes);
+        out[i] = c == 1 ? h[first[i]] : XXH3_64bits(h + first[i], c * sizeof *h);
+    }
+    anvil__free(h);
+    anvil__free(owner);
+    anvil__free(first);
+    return ANVIL_OK;
 }
 
 /* Marks, per slot, whether it must be rebuilt: a source it depends on changed (or the base
@@ -169,10 +203,8 @@ anvil_status anvil__weights_build(const anvil_engine *e, const anvil__tensor *so
     anvil__tensor *res = anvil__calloc((size_t)w->n_outputs + 1, sizeof *res);
     bool *rebuild = anvil__calloc((size_t)w->n_outputs + 1, sizeof *rebuild);
     anvil_status s = set && res && rebuild ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
-    if (s == ANVIL_OK) {
-        hash_sources(sources, w->n_inputs, set->source_hashes);
-        s = mark_rebuild(e, set, base, rebuild, stats);
-    }
+    if (s == ANVIL_OK) s = hash_sources(sources, w->n_inputs, set->source_hashes);
+    if (s == ANVIL_OK) s = mark_rebuild(e, set, base, rebuild, stats);
     if (s == ANVIL_OK) s = place_slots(e, set, base, rebuild, res);
     if (s == ANVIL_OK) s = run_recipes(e, set, sources, rebuild, res);
     for (int32_t i = 0; s == ANVIL_OK && i < w->n_outputs; i++) {

@@ -11,7 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
+#include "core/fast_hash.h"
 
 enum { NM_MAX_TRANSPOSE_RANK = 4, NM_SAMPLES = 16 };
 
