@@ -121,6 +121,12 @@ static void check_map(const char *engine, const char *tmp) {
     CHECK_EQ(run_cli(args, false), 0);
     CHECK_CONTAINS(out_buf, "through the name map");
     check_engine_output(out, tmp, MODEL_DIR "/v2.output_0.npy");
+    snprintf(args, sizeof args, "inspect '%s' --sources", out); /* the stored map, listed */
+    CHECK_EQ(run_cli(args, false), 0);
+    CHECK_CONTAINS(out_buf, "name map       106 entries");
+    CHECK_CONTAINS(out_buf, "sources        106\n");
+    CHECK_CONTAINS(out_buf, "onnx::Conv_538                   f32   32x3x3x3  <- bn fold weight("
+                            "features.0.0.weight, features.0.1.weight");
     snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v1.safetensors' --in-place", out);
     CHECK_EQ(run_cli(args, false), 0);
     check_engine_output(out, tmp, MODEL_DIR "/v1.output_0.npy");

@@ -42,7 +42,8 @@ int cli_compile_main(int argc, char **argv);
 extern const char cli_inspect_help[];
 int cli_inspect_main(int argc, char **argv);
 /* `anvil inspect` of an engine file (cmd_inspect_engine.c). */
-int cli_inspect_engine(const char *path);
+/* `anvil inspect ENGINE`; sources: also list the refittable source weights. */
+int cli_inspect_engine(const char *path, bool sources);
 extern const char cli_run_help[];
 int cli_run_main(int argc, char **argv);
 extern const char cli_bench_help[];

@@ -13,7 +13,7 @@
 const char cli_inspect_help[] =
     "USAGE\n"
     "  anvil inspect MODEL.onnx [--graph]\n"
-    "  anvil inspect ENGINE\n"
+    "  anvil inspect ENGINE [--sources]\n"
     "\n"
     "For a model: its inputs and outputs (name, dtype, shape; dims that are not fixed show\n"
     "their symbolic name, or ? without one), the op histogram sorted by count, the number of\n"
@@ -23,16 +23,20 @@ const char cli_inspect_help[] =
     "precision, threads, whether it is refittable and whether it needs weights (stripped), its\n"
     "inputs with their profiles (min, opt, max) and outputs, a table of the executed layers\n"
     "(index, name, op, tactic, fused ops, output shape at the opt shapes), the activation arena\n"
-    "against the sum of all activations (what reuse saves), and the weight bytes and slots.\n"
+    "against the sum of all activations (what reuse saves), the weight bytes and slots, and\n"
+    "whether it holds a name map. --sources lists the source weights a refit must supply\n"
+    "(name, dtype, shape; mapped: the checkpoint tensors the name map computes it from).\n"
     "\n"
     "OPTIONS\n"
     "  -g, --graph    also print every value and node of the graph (models only)\n"
+    "  -s, --sources  list the refittable source weights (engines only)\n"
     "  -h, --help     show this help\n"
     "\n"
     "EXAMPLES\n"
     "  anvil inspect mobilenet_v2.onnx\n"
     "  anvil inspect model.onnx --graph | less\n"
-    "  anvil inspect mobilenet_v2.anvil\n";
+    "  anvil inspect mobilenet_v2.anvil\n"
+    "  anvil inspect mobilenet_v2.anvil --sources\n";
 
 typedef struct op_count {
     const char *op;
@@ -110,12 +114,15 @@ static void write_stdout(void *user, const char *text, size_t length) {
 }
 
 int cli_inspect_main(int argc, char **argv) {
-    static const struct option longs[] = {{"graph", no_argument, NULL, 'g'}, {0, 0, 0, 0}};
-    bool graph = false;
+    static const struct option longs[] = {{"graph", no_argument, NULL, 'g'},
+                                          {"sources", no_argument, NULL, 's'},
+                                          {0, 0, 0, 0}};
+    bool graph = false, sources = false;
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":g", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":gs", longs, NULL)) != -1) {
         if (c == 'g') graph = true;
+        else if (c == 's') sources = true;
         else return cli_bad_option("inspect", c, argv);
     }
     if (optind == argc) return cli_usage_error("inspect", "missing MODEL argument");
@@ -126,8 +133,11 @@ int cli_inspect_main(int argc, char **argv) {
         if (graph)
             return cli_usage_error("inspect", "--graph lists a model's graph; '%s' is an engine "
                                    "file (its layers are listed without it)", path);
-        return cli_inspect_engine(path);
+        return cli_inspect_engine(path, sources);
     }
+    if (sources)
+        return cli_usage_error("inspect", "--sources lists an engine's refittable weights; '%s' "
+                               "is a model (its initializers are counted without it)", path);
     anvil_model *model = NULL;
     anvil_status st = anvil_model_load(path, &model);
     if (st != ANVIL_OK) return cli_library_error(st);

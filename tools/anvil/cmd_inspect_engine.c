@@ -127,11 +127,38 @@ static int print_engine(const char *path, const anvil_engine *engine, double loa
     return rc;
 }
 
-int cli_inspect_engine(const char *path) {
+/* The refittable source weights, and what the name map computes each from. */
+static int print_sources(const anvil_engine *engine) {
+    size_t n = anvil_engine_refit_source_count(engine);
+    const anvil_name_map *map = anvil_engine_name_map(engine);
+    printf("%-15s%zu\n", "sources", n);
+    for (size_t i = 0; i < n; i++) {
+        anvil_tensor_desc d;
+        anvil_map_entry e;
+        char shape[512];
+        anvil_status st = anvil_engine_refit_source(engine, i, &d);
+        if (st != ANVIL_OK) return cli_library_error(st);
+        printf("  %-32s %-5s %s", d.name, anvil_dtype_name(d.dtype),
+               cli_shape_text(d.rank, d.dims, shape, sizeof shape));
+        if (map && anvil_name_map_find(map, d.name, &e) == ANVIL_OK) {
+            static const char *const kinds[] = {"identity", "transpose", "bn fold weight",
+                                                "bn fold bias"};
+            printf("  <- %s(", (unsigned)e.kind < 4 ? kinds[e.kind] : "?");
+            for (int32_t k = 0; k < e.n_sources; k++)
+                printf("%s%s", k ? ", " : "", e.sources[k][0] ? e.sources[k] : "-");
+            printf(")");
+        }
+        printf("\n");
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_inspect_engine(const char *path, bool sources) {
     anvil_engine *engine = NULL;
     double seconds;
     int rc = cli_load_engine(path, &engine, &seconds);
     if (rc == CLI_EXIT_OK) rc = print_engine(path, engine, seconds);
+    if (rc == CLI_EXIT_OK && sources) rc = print_sources(engine);
     anvil_engine_destroy(engine);
     if (rc == CLI_EXIT_OK && fflush(stdout) != 0) rc = cli_error("cannot write to stdout");
     return rc;

@@ -188,7 +188,7 @@ static anvil_status check_blocked(const dnnl_memory_desc_t *md, size_t bytes) {
             return anvil__error(ANVIL_STATUS_PARSE_ERROR, "layout blob: bad dim %d", d);
         if (pd > 0) max_off += t;
     }
-    size_t esize = dnnl_data_type_size(md->data_type), need;
+    size_t esize = dnnl_data_type_size(md->data_type), need = 0;
     size_t size = dnnl_memory_desc_get_size(md);
     if (esize == 0 || !anvil__mul_size((size_t)max_off + 1, esize, &need) || need > size ||
         size != bytes || size > ANVIL_MAX_ALLOC)
