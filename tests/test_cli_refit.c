@@ -101,6 +101,17 @@ static void check_verify(const char *engine, const char *tmp) {
              INPUT "'", engine, out);
     CHECK_EQ(run_cli(args, true), 2);
     CHECK(access(out, F_OK) != 0);
+    /* --fallback-compile: the failed verify compiles v2.onnx instead, which is written */
+    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.onnx' -o '%s' --verify '" INPUT
+             "' --tolerance 1e-12 --fallback-compile", engine, out);
+    CHECK_EQ(run_cli(args, false), 0);
+    CHECK_CONTAINS(out_buf, "compiled the model afresh");
+    check_engine_output(out, tmp, MODEL_DIR "/v2.output_0.npy");
+    unlink(out);
+    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.onnx' -o '%s' --fallback-compile",
+             engine, out);
+    CHECK_EQ(run_cli(args, true), 2);
+    CHECK_CONTAINS(out_buf, "--verify");
 }
 
 /* The shared v2.safetensors is a PyTorch state dict: BatchNorm unfolded, other names. With the

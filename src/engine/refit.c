@@ -259,14 +259,20 @@ anvil_status anvil_engine_refit(anvil_engine *engine, const anvil_refit_source *
     memset(&stats, 0, sizeof stats);
     s = stage(engine, source, &o, &src, &set, &stats);
     if (s != ANVIL_OK) return s;
-    double worst = 0;
-    if (o.n_verify_inputs) s = anvil__refit_verify(engine, set, &src, &o, &worst);
-    size_t mapped = src.n_mapped;
+    double worst = 0, tolerance = o.verify_tolerance > 0 ? o.verify_tolerance : 1e-4;
+    int32_t worst_output = -1;
+    if (o.n_verify_inputs) s = anvil__refit_verify(engine, set, &src, &o, &worst, &worst_output);
+    size_t mapped = src.n_mapped, total = stored_bytes(set);
     anvil__refit_sources_free(&src);
     bool recompiled = false;
-    if (s == ANVIL_STATUS_OUT_OF_RANGE) {
+    if (s == ANVIL_OK && worst_output >= 0 && !(worst <= tolerance)) {
         anvil__weight_set_free(engine, set);
         set = NULL;
+        s = anvil__error(ANVIL_STATUS_OUT_OF_RANGE,
+                         "refit verify: output '%s' differs from the reference by %.3g of its "
+                         "max |value| (tolerance %.3g); the refit was rolled back",
+                         engine->run->values[engine->run->outputs[worst_output]].name, worst,
+                         tolerance);
         s = fall_back(engine, source, &o, s, out);
         recompiled = s == ANVIL_OK;
     }
@@ -274,12 +280,10 @@ anvil_status anvil_engine_refit(anvil_engine *engine, const anvil_refit_source *
         anvil__weight_set_free(engine, set);
         return s;
     }
-    if (set) {
-        size_t total = stored_bytes(set);
-        s = commit(engine, set, o.in_place != 0, out);
-        if (s != ANVIL_OK) return s;
-        if (report) report->bytes_total = total;
-    }
+    if (set && (s = commit(engine, set, o.in_place != 0, out)) != ANVIL_OK) return s;
+    anvil_engine_info info;
+    if (recompiled && anvil_engine_get_info(*out, &info) == ANVIL_OK) total = info.weight_bytes;
+    if (report) report->bytes_total = total;
     if (report) {
         report->sources = (size_t)engine->weights->n_inputs;
         report->bytes_packed = recompiled ? 0 : stats.bytes_rebuilt;

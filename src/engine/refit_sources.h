@@ -36,10 +36,12 @@ anvil_status anvil__refit_gather(const anvil_engine *e, const anvil_refit_source
 void anvil__refit_sources_free(anvil__refit_sources *s);
 
 /* Runs the engine on `set` and the reference interpreter on the engine's run graph with the
- * set's sources unpacked, on the verify inputs of `o`; fails with OUT_OF_RANGE naming the
- * worst output when it exceeds the tolerance. *worst receives the largest relative error. */
+ * set's sources unpacked, on the verify inputs of `o`. *worst receives the largest relative
+ * error over the outputs (max |engine - reference| / max |reference|) and *worst_output its
+ * output index. Errors: the inputs' (they do not fit the engine) and OUT_OF_MEMORY. */
 anvil_status anvil__refit_verify(const anvil_engine *e, const anvil__weight_set *set,
                                  const anvil__refit_sources *sources,
-                                 const anvil_refit_options *o, double *worst);
+                                 const anvil_refit_options *o, double *worst,
+                                 int32_t *worst_output);
 
 #endif /* ANVIL_REFIT_SOURCES_H */

@@ -36,6 +36,8 @@ const char cli_refit_help[] =
     "                              --tolerance, or nothing is written\n"
     "      --tolerance T           verify bound on max|engine - reference| / max|reference|\n"
     "                              (default 1e-4)\n"
+    "      --fallback-compile      when verify fails and SOURCE is an ONNX model, compile it\n"
+    "                              afresh (the engine's compile options) and write that instead\n"
     "      --check-finite          refuse NaN or infinite values in float source weights\n"
     "  -h, --help                  show this help\n"
     "\n"
@@ -56,16 +58,18 @@ typedef struct refit_args {
     double tolerance;
     bool in_place;
     bool check_finite;
+    bool fallback_compile;
 } refit_args;
 
 static int parse_refit_args(int argc, char **argv, refit_args *a) {
-    enum { OPT_IN_PLACE = 256, OPT_CHECK_FINITE, OPT_MAP, OPT_VERIFY, OPT_TOLERANCE };
+    enum { OPT_IN_PLACE = 256, OPT_CHECK_FINITE, OPT_MAP, OPT_VERIFY, OPT_TOLERANCE, OPT_FALLBACK };
     static const struct option longs[] = {{"output", required_argument, NULL, 'o'},
                                           {"in-place", no_argument, NULL, OPT_IN_PLACE},
                                           {"check-finite", no_argument, NULL, OPT_CHECK_FINITE},
                                           {"map", required_argument, NULL, OPT_MAP},
                                           {"verify", required_argument, NULL, OPT_VERIFY},
                                           {"tolerance", required_argument, NULL, OPT_TOLERANCE},
+                                          {"fallback-compile", no_argument, NULL, OPT_FALLBACK},
                                           {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->tolerance = 1e-4;
@@ -76,6 +80,7 @@ static int parse_refit_args(int argc, char **argv, refit_args *a) {
         else if (c == OPT_IN_PLACE) a->in_place = true;
         else if (c == OPT_CHECK_FINITE) a->check_finite = true;
         else if (c == OPT_MAP) a->map_path = optarg;
+        else if (c == OPT_FALLBACK) a->fallback_compile = true;
         else if (c == OPT_VERIFY) {
             if (a->n_verify == (int)(sizeof a->verify / sizeof a->verify[0]))
                 return cli_usage_error("refit", "more than 64 --verify inputs");
@@ -101,6 +106,9 @@ static int parse_refit_args(int argc, char **argv, refit_args *a) {
     if (a->in_place) a->out_path = a->engine_path;
     if (!a->out_path || !a->out_path[0])
         return cli_usage_error("refit", "missing -o OUT (the file to write) or --in-place");
+    if (a->fallback_compile && !a->n_verify)
+        return cli_usage_error("refit", "--fallback-compile acts when --verify fails: give "
+                               "--verify inputs too");
     return CLI_EXIT_OK;
 }
 
@@ -152,8 +160,12 @@ static int print_report(const refit_args *a, const anvil_refit_source *src,
            cli_format_bytes(r->bytes_packed, b1, sizeof b1),
            cli_format_bytes(r->bytes_total, b3, sizeof b3),
            cli_format_count(r->bytes_packed, b2, sizeof b2), r->slots_rebuilt);
-    if (a->n_verify) printf("%-13s%.3g of max |reference| (tolerance %.3g)\n", "verified",
-                            r->verify_error, a->tolerance);
+    if (r->recompiled)
+        printf("%-13sfailed (%.3g of max |reference|, tolerance %.3g): compiled the model "
+               "afresh instead\n", "verified", r->verify_error, a->tolerance);
+    else if (a->n_verify)
+        printf("%-13s%.3g of max |reference| (tolerance %.3g)\n", "verified", r->verify_error,
+               a->tolerance);
     printf("%-13s%.3f ms\n", "refit", r->seconds * 1e3);
     printf("%-13s%s%s\n", "output", a->out_path, a->in_place ? " (in place)" : "");
     return fflush(stdout) == 0 ? CLI_EXIT_OK : cli_error("cannot write to stdout");
@@ -175,6 +187,7 @@ static int refit(const refit_args *a, anvil_engine *engine, const anvil_refit_so
         o.in_place = 1;
         o.check_finite = a->check_finite ? 1 : 0;
         o.verify_tolerance = a->tolerance;
+        o.fallback_compile = a->fallback_compile ? 1 : 0;
         if (a->n_verify) {
             o.n_verify_inputs = cli_inputs_pack(&in);
             o.verify_inputs = in.tensors;
