@@ -58,6 +58,15 @@ static anvil_status conv_geometry(const anvil__kernel_desc *d, conv_setup *cs) {
         cs->dilates[i] = win.dilation[i] - 1;
         cs->pad_l[i] = win.pad_begin[i];
         cs->pad_r[i] = win.pad_end[i];
+        /* Padding wider than the (dilated) kernel only adds outputs that see no input. oneDNN
+         * builds its kernels for such shapes slowly and with memory growing with the padding
+         * (a crafted engine file made it take gigabytes): the reference kernel takes them. */
+        int64_t extent = (w->dims[2 + i] - 1) * win.dilation[i] + 1;
+        if (win.pad_begin[i] > extent || win.pad_end[i] > extent)
+            return anvil__node_error(n, ANVIL_STATUS_UNSUPPORTED, "padding %lld/%lld wider than "
+                                     "the kernel (%lld) on spatial axis %d: left to the "
+                                     "reference kernel", (long long)win.pad_begin[i],
+                                     (long long)win.pad_end[i], (long long)extent, i);
     }
     cs->group = anvil__attr_int(n, "group", 1);
     int64_t m = w->dims[0], cg = w->dims[1];
