@@ -360,6 +360,7 @@ typedef struct anvil_engine_info {
     size_t arena_bytes;        /* activation arena at the opt shapes, after reuse */
     size_t activation_bytes;   /* sum of all intermediate tensors at the opt shapes (no reuse) */
     double compile_seconds;    /* time anvil_engine_compile took (0 for a loaded engine) */
+    size_t spare_bytes;        /* memory kept for the next refit (see anvil_engine_trim) */
 } anvil_engine_info;
 anvil_status anvil_engine_get_info(const anvil_engine *engine, anvil_engine_info *out);
 
@@ -533,6 +534,13 @@ typedef struct anvil_refit_report {
 anvil_status anvil_engine_refit(anvil_engine *engine, const anvil_refit_source *source,
                                 const anvil_refit_options *options, anvil_engine **out,
                                 anvil_refit_report *report);
+
+/* A refit builds the new weights aside (runs in flight keep the old ones); once the old
+ * weights are no longer used, the engine keeps their memory for its next refit to write into
+ * (double buffering: fresh memory would cost a page fault per 4 KiB, about as much as the
+ * refit itself). This frees that memory now; the next refit allocates afresh. Not to be
+ * called during a refit of the same engine. */
+void anvil_engine_trim(anvil_engine *engine);
 
 /* Refittable source weights of the engine: name, dtype and shape of the index-th one. */
 size_t anvil_engine_refit_source_count(const anvil_engine *engine);

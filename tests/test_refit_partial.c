@@ -86,6 +86,27 @@ static void test_partial(const anvil_model *m1, const anvil_model *m2) {
     r = refit_tensors(e, t2, n);
     CHECK_EQ(r.sources_changed, n);
     CHECK_EQ(r.bytes_packed, total);
+    /* Double buffering: the replaced weights' memory is kept for the next refit, which
+     * writes into it (the spare shrinks), until anvil_engine_trim frees it. */
+    anvil_engine_info info;
+    CHECK_OK(anvil_engine_get_info(e, &info));
+    CHECK(info.spare_bytes >= total);
+    size_t spare = info.spare_bytes;
+    r = refit_tensors(e, t1, n);
+    CHECK_EQ(r.bytes_packed, total);
+    CHECK_OK(anvil_engine_get_info(e, &info));
+    CHECK_EQ(info.spare_bytes, spare); /* took one set's worth, gave one back */
+    anvil_engine *fresh1 = compile(m1); /* reused memory holds v2's bytes: all overwritten */
+    if (fresh1) check_same_slots(e, fresh1);
+    anvil_engine_destroy(fresh1);
+    anvil_engine_trim(e);
+    CHECK_OK(anvil_engine_get_info(e, &info));
+    CHECK_EQ(info.spare_bytes, 0);
+    r = refit_tensors(e, t2, n); /* and refits still work from fresh memory */
+    CHECK_EQ(r.bytes_packed, total);
+    anvil_engine *fresh2 = compile(m2);
+    if (fresh2) check_same_slots(e, fresh2);
+    anvil_engine_destroy(fresh2);
 done:
     free(t1);
     free(t2);

@@ -8,7 +8,13 @@
 
 anvil_engine *anvil__engine_new(void) {
     anvil_engine *e = anvil__calloc(1, sizeof *e);
-    if (e && pthread_mutex_init(&e->lock, NULL) != 0) {
+    if (!e) return NULL;
+    if (pthread_mutex_init(&e->lock, NULL) != 0) {
+        anvil__free(e);
+        return NULL;
+    }
+    if (pthread_mutex_init(&e->pool.lock, NULL) != 0) {
+        pthread_mutex_destroy(&e->lock);
         anvil__free(e);
         return NULL;
     }
@@ -27,6 +33,8 @@ void anvil_engine_destroy(anvil_engine *e) {
     anvil__free(e->profiles);
     anvil__graph_destroy(e->run);
     anvil__graph_destroy(e->weights);
+    anvil_engine_trim(e); /* after the set: its slots may have gone to the pool */
+    pthread_mutex_destroy(&e->pool.lock);
     anvil_name_map_destroy(e->name_map);
     anvil__free(e->compile_hashes);
     pthread_mutex_destroy(&e->lock);
@@ -104,6 +112,7 @@ anvil_status anvil_engine_get_info(const anvil_engine *e, anvil_engine_info *out
     out->arena_bytes = e->plan->arena_bytes;
     out->activation_bytes = e->plan->activation_bytes;
     out->compile_seconds = e->compile_seconds;
+    out->spare_bytes = anvil__pool_bytes(e);
     return ANVIL_OK;
 }
 

@@ -24,8 +24,20 @@ typedef struct anvil__shared_file {
 typedef struct anvil__slot_buf {
     atomic_int refs;
     void *data;
+    size_t bytes;
     anvil__shared_file *file; /* non-NULL: data views this file (not backend memory) */
 } anvil__slot_buf;
+
+/* Backend memory of slots no weight set uses any more, kept for the next refit to write into
+ * (double buffering): a refit then touches memory that is already mapped, where fresh pages
+ * would cost a fault each (about as much as the whole refit on mobilenet_v2). At most one
+ * set's worth; anvil_engine_trim frees it. */
+typedef struct anvil__slot_pool {
+    pthread_mutex_t lock;
+    void **data;
+    size_t *bytes;
+    int32_t count, cap;
+} anvil__slot_pool;
 
 /* The bytes of every slot, in backend memory. Reference-counted: a run holds the set it
  * started with, so a refit can swap in a new set without pausing inference. */
@@ -54,6 +66,7 @@ struct anvil_engine {
     anvil__weight_set *current;
     pthread_mutex_t lock;
     double compile_seconds;
+    anvil__slot_pool pool;    /* retired slot memory for the next refit */
     anvil_name_map *name_map; /* checkpoint names → source weights (NULL: none) */
     /* XXH3 of each source weight as compiled (weights->inputs order), NULL when unknown. The
      * sources no run-time slot depends on were folded into the plan (a fused Clip's bounds):

@@ -42,4 +42,7 @@ anvil_status anvil__engine_run_set(anvil_context *c, const anvil__weight_set *se
                                    const anvil_tensor *inputs, size_t n_inputs,
                                    anvil_tensor_list **out);
 
+/* Bytes of retired slot memory the engine keeps for its next refit. */
+size_t anvil__pool_bytes(const anvil_engine *e);
+
 #endif /* ANVIL_ENGINE_INTERNAL_H */

@@ -294,7 +294,8 @@ static anvil_status read_weights(anvil_engine *e, const anvil__efile_view *v,
             b->data = set->slots[i] = (void *)slots[i].data;
             continue;
         }
-        b->data = set->slots[i] = be->alloc(be->ctx, slots[i].size ? slots[i].size : 1);
+        b->bytes = slots[i].size ? slots[i].size : 1;
+        b->data = set->slots[i] = be->alloc(be->ctx, b->bytes);
         s = b->data ? be->copy(be->ctx, b->data, slots[i].data, slots[i].size, true)
                     : ANVIL_STATUS_OUT_OF_MEMORY;
     }

@@ -12,10 +12,72 @@
 #include <string.h>
 #include "core/fast_hash.h"
 
+/* Keeps retired slot memory for the next refit; false when the pool is full. */
+static bool pool_put(const anvil_engine *e, void *data, size_t bytes) {
+    anvil__slot_pool *p = (anvil__slot_pool *)&e->pool; /* mutable under its lock */
+    bool kept = false;
+    pthread_mutex_lock(&p->lock);
+    if (!p->data && e->run) { /* room for one set: every slot at most once */
+        p->cap = e->run->n_inits;
+        p->data = anvil__calloc((size_t)p->cap + 1, sizeof *p->data);
+        p->bytes = anvil__calloc((size_t)p->cap + 1, sizeof *p->bytes);
+        if (!p->data || !p->bytes) {
+            anvil__free(p->data);
+            anvil__free(p->bytes);
+            p->data = NULL;
+            p->bytes = NULL;
+            p->cap = 0;
+        }
+    }
+    if (p->data && p->count < p->cap) {
+        p->data[p->count] = data;
+        p->bytes[p->count++] = bytes;
+        kept = true;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return kept;
+}
+
+/* Retired memory of exactly `bytes`, NULL if the pool has none. */
+static void *pool_take(const anvil_engine *e, size_t bytes) {
+    anvil__slot_pool *p = (anvil__slot_pool *)&e->pool;
+    void *data = NULL;
+    pthread_mutex_lock(&p->lock);
+    for (int32_t i = p->count - 1; i >= 0 && !data; i--) {
+        if (p->bytes[i] != bytes) continue;
+        data = p->data[i];
+        p->data[i] = p->data[--p->count];
+        p->bytes[i] = p->bytes[p->count];
+    }
+    pthread_mutex_unlock(&p->lock);
+    return data;
+}
+
+void anvil_engine_trim(anvil_engine *e) {
+    if (!e) return;
+    pthread_mutex_lock(&e->pool.lock);
+    for (int32_t i = 0; i < e->pool.count; i++) e->backend->free(e->backend->ctx, e->pool.data[i]);
+    anvil__free(e->pool.data);
+    anvil__free(e->pool.bytes);
+    e->pool.data = NULL;
+    e->pool.bytes = NULL;
+    e->pool.count = e->pool.cap = 0;
+    pthread_mutex_unlock(&e->pool.lock);
+}
+
+size_t anvil__pool_bytes(const anvil_engine *e) {
+    anvil__slot_pool *p = (anvil__slot_pool *)&e->pool;
+    size_t n = 0;
+    pthread_mutex_lock(&p->lock);
+    for (int32_t i = 0; i < p->count; i++) n += p->bytes[i];
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
 static void buf_release(const anvil_engine *e, anvil__slot_buf *b) {
     if (!b || atomic_fetch_sub(&b->refs, 1) != 1) return;
     if (!b->file) {
-        e->backend->free(e->backend->ctx, b->data);
+        if (!pool_put(e, b->data, b->bytes)) e->backend->free(e->backend->ctx, b->data);
     } else if (atomic_fetch_sub(&b->file->refs, 1) == 1) {
         anvil__unmap(&b->file->mapping);
         anvil__free(b->file);
@@ -151,7 +213,8 @@ static anvil_status place_slots(const anvil_engine *e, anvil__weight_set *set,
             continue;
         }
         anvil__slot_buf *b = anvil__calloc(1, sizeof *b);
-        void *p = b ? be->alloc(be->ctx, bytes ? bytes : 1) : NULL;
+        void *p = b ? pool_take(e, bytes ? bytes : 1) : NULL;
+        if (b && !p) p = be->alloc(be->ctx, bytes ? bytes : 1);
         if (!p) {
             anvil__free(b);
             return anvil__error(ANVIL_STATUS_OUT_OF_MEMORY,
@@ -159,6 +222,7 @@ static anvil_status place_slots(const anvil_engine *e, anvil__weight_set *set,
         }
         atomic_init(&b->refs, 1);
         b->data = p;
+        b->bytes = bytes ? bytes : 1;
         set->bufs[i] = b;
         set->slots[i] = p;
         if (be->host_memory) { /* the recipes write straight into the slot */
