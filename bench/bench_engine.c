@@ -6,6 +6,7 @@
  * stdin with the N run times, so a driver can interleave it with ONNX Runtime. Not a test.
  */
 #include "anvil.h"
+#include "bench_common.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -33,16 +34,8 @@ typedef struct bench {
     char input_files[MAX_INPUTS][4096]; /* "" for generated data */
 } bench;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int fail(const char *what, anvil_status st) {
-    fprintf(stderr, "bench_engine: %s: %s: %s\n", what, anvil_status_string(st),
-            anvil_last_error());
-    return 1;
+    return bench_fail("bench_engine", what, st);
 }
 
 /* Writes s as a JSON string. */

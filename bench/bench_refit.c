@@ -7,6 +7,7 @@
  * stdin, so a driver can interleave ONNX Runtime session creation. Not a test.
  */
 #include "anvil.h"
+#include "bench_common.h"
 /* The public API lists initializers (name, dtype, shape) but gives no access to their data,
  * which the "onnx names" checkpoints are written from; the bench reads the model's graph. */
 #include "api/model.h"
@@ -53,16 +54,8 @@ typedef struct bench {
     unsigned char *buf[2];
 } bench;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int fail(const char *what, anvil_status st) {
-    fprintf(stderr, "bench_refit: %s: %s: %s\n", what, anvil_status_string(st),
-            anvil_last_error());
-    return 1;
+    return bench_fail("bench_refit", what, st);
 }
 
 static bool exists(const char *path) { return access(path, R_OK) == 0; }

@@ -118,4 +118,17 @@ static inline anvil_refit_report refit_in_place(anvil_engine *e, const anvil_ref
     return r;
 }
 
+/* An anvil__lookup_fn over a safetensors file (user): its tensors as views. */
+static inline bool st_lookup(void *user, const char *name, anvil__tensor *out) {
+    anvil_tensor t;
+    if (anvil_safetensors_find(user, name, &t) != ANVIL_OK) return false;
+    memset(out, 0, sizeof *out);
+    out->dtype = t.dtype;
+    out->rank = t.rank;
+    memcpy(out->dims, t.dims, sizeof out->dims);
+    out->data = t.data;
+    out->bytes = t.bytes;
+    return true;
+}
+
 #endif /* ANVIL_TEST_REFIT_HELPERS_H */

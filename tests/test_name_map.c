@@ -10,6 +10,7 @@
 #include "api/model.h"
 #include "check.h"
 #include "namemap/name_map.h"
+#include "refit_helpers.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -116,17 +117,6 @@ static size_t compare_reference(const anvil_name_map *map, const char *ref_path,
     CHECK_EQ(anvil_name_map_unmatched_count(map), constants);
     cJSON_Delete(root);
     return compared;
-}
-
-static bool st_lookup(void *user, const char *name, anvil__tensor *out) {
-    anvil_tensor t;
-    if (anvil_safetensors_find(user, name, &t) != ANVIL_OK) return false;
-    out->dtype = t.dtype;
-    out->rank = t.rank;
-    memcpy(out->dims, t.dims, sizeof out->dims);
-    out->data = t.data;
-    out->bytes = t.bytes;
-    return true;
 }
 
 /* Applies the map to `ckpt` and compares each entry with the initializer of `onnx`. Returns

@@ -91,18 +91,6 @@ done:
     anvil_model_destroy(m2);
 }
 
-static bool lookup_st(void *user, const char *name, anvil__tensor *out) {
-    anvil_tensor t;
-    if (anvil_safetensors_find(user, name, &t) != ANVIL_OK) return false;
-    memset(out, 0, sizeof *out);
-    out->dtype = t.dtype;
-    out->rank = t.rank;
-    memcpy(out->dims, t.dims, sizeof out->dims);
-    out->data = t.data;
-    out->bytes = t.bytes;
-    return true;
-}
-
 /* compile(v1.onnx with every mapped initializer recomputed from `st`): the reference a refit
  * from `st` must equal. The model's initializer data is swapped for the computed tensors and
  * swapped back before returning (keep[i] / orig[i] hold the computed and original data). */
@@ -117,7 +105,7 @@ static anvil_engine *compile_replaced(anvil_model *m, const anvil_name_map *map,
         const char *name = g->values[g->inits[i].value].name;
         if (anvil_name_map_find(map, name, &entry) != ANVIL_OK) continue;
         anvil__tensor t;
-        CHECK_OK(anvil__name_map_compute(&entry, lookup_st, st, &t));
+        CHECK_OK(anvil__name_map_compute(&entry, st_lookup, st, &t));
         CHECK_EQ(t.bytes, g->inits[i].t.bytes);
         if (t.bytes != g->inits[i].t.bytes) {
             anvil__free(t.data);
