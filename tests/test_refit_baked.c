@@ -1,4 +1,8 @@
-/* Tests that a refit refuses to change a weight the compiler folded into a kernel: Clip's
+/* Tests recipes that are more than packing. (1) A product of two weights, folded into one slot
+ * by constant folding (a merged LoRA-style factorization), refitted back and forth several
+ * times: the recipe's MatMul accumulates into its output, and a refit writes into memory that
+ * held earlier weights, so every refit must give exactly the fresh result. (2) A refit refuses
+ * to change a weight the compiler folded into a kernel: Clip's
  * bounds given as initializers become a fused post-op of the Conv (ReLU6 style), so no slot
  * carries them at run time. A refit with the same bounds and new conv weights works (and is
  * exact); one with another bound fails with INVALID_ARGUMENT naming the bound, and the engine
@@ -33,7 +37,47 @@ static anvil_tensor as_public(const anvil__graph *g, const char *name) {
     return p;
 }
 
+/* x[2,2] + MatMul(a, b) → y, where a and b are weights: the product is one recipe slot. */
+static void test_product_recipe(void) {
+    anvil__graph *g = new_graph(13);
+    static const int64_t d[] = {2, 2};
+    static const double a_vals[] = {1, 2, 3, 4}, b_vals[] = {1, 0, 0, 1};
+    int32_t x = add_input(g, "x", 2, d);
+    int32_t a = add_init(g, "a", ANVIL_DTYPE_F32, 2, d, a_vals, 0, 0);
+    int32_t b = add_init(g, "b", ANVIL_DTYPE_F32, 2, d, b_vals, 0, 0);
+    add_output(g, node(g, "Add", "y", 2, x, node(g, "MatMul", "ab", 2, a, b)));
+    CHECK_OK(anvil__graph_toposort(g));
+    struct anvil_model m;
+    memset(&m, 0, sizeof m);
+    m.graph = g;
+    anvil_engine *e = NULL;
+    CHECK_OK(anvil_engine_compile(&m, NULL, &e));
+    float xs[4] = {0, 0, 0, 0}, av[4] = {1, 2, 3, 4}, b1[4] = {1, 0, 0, 1}, b2[4] = {2, 0, 0, 2};
+    anvil_tensor in = {"x", ANVIL_DTYPE_F32, 2, {2, 2}, xs, sizeof xs};
+    for (int k = 0; e && k < 5; k++) {
+        float *bv = k % 2 ? b1 : b2, scale = bv[0];
+        anvil_tensor t[2] = {{"a", ANVIL_DTYPE_F32, 2, {2, 2}, av, sizeof av},
+                             {"b", ANVIL_DTYPE_F32, 2, {2, 2}, bv, sizeof b1}};
+        anvil_refit_source src = {ANVIL_REFIT_FROM_TENSORS, NULL, NULL, t, 2};
+        anvil_refit_options o = anvil_refit_options_default();
+        o.in_place = 1;
+        anvil_engine *out = NULL;
+        CHECK_OK(anvil_engine_refit(e, &src, &o, &out, NULL));
+        anvil_context *c = NULL;
+        anvil_tensor_list *res = NULL;
+        CHECK_OK(anvil_context_create(e, &c));
+        if (c) CHECK_OK(anvil_engine_run(c, &in, 1, &res));
+        const float *y = res ? anvil_tensor_list_get(res, 0)->data : NULL;
+        for (int i = 0; y && i < 4; i++) CHECK(y[i] == av[i] * scale);
+        anvil_tensor_list_destroy(res);
+        anvil_context_destroy(c);
+    }
+    anvil_engine_destroy(e);
+    anvil__graph_destroy(g);
+}
+
 int main(void) {
+    test_product_recipe();
     anvil__graph *g = clip_model();
     struct anvil_model m;
     memset(&m, 0, sizeof m);

@@ -77,7 +77,7 @@ size_t anvil__pool_bytes(const anvil_engine *e) {
 static void buf_release(const anvil_engine *e, anvil__slot_buf *b) {
     if (!b || atomic_fetch_sub(&b->refs, 1) != 1) return;
     if (!b->file) {
-        if (!pool_put(e, b->data, b->bytes)) e->backend->free(e->backend->ctx, b->data);
+        if (b->data && !pool_put(e, b->data, b->bytes)) e->backend->free(e->backend->ctx, b->data);
     } else if (atomic_fetch_sub(&b->file->refs, 1) == 1) {
         anvil__unmap(&b->file->mapping);
         anvil__free(b->file);
@@ -167,8 +167,9 @@ static anvil_status hash_sources(const anvil__tensor *src, int32_t n, uint64_t *
     return ANVIL_OK;
 }
 
-/* Marks, per slot, whether it must be rebuilt: a source it depends on changed (or the base
- * set cannot tell: no base, no hashes, or the slot is a view into a file). */
+/* Marks, per slot, whether it must be rebuilt: a source it depends on changed, or the base
+ * set cannot tell (no base, no hashes). Unchanged slots are shared, views into a loaded
+ * engine's file included (the mapping is reference-counted). */
 static anvil_status mark_rebuild(const anvil_engine *e, const anvil__weight_set *set,
                                  const anvil__weight_set *base, bool *rebuild,
                                  anvil__build_stats *stats) {

@@ -105,6 +105,24 @@ static anvil_status from_f32(anvil__tensor *t, anvil_dtype to) {
     return ANVIL_OK;
 }
 
+/* Ops whose kernels assign every output element (never read the output): the weight graph's
+ * packing and the elementwise arithmetic of folded recipes. */
+static bool writes_every_element(int32_t op) {
+    switch (op) {
+    case ANVIL_OP_Pack:
+    case ANVIL_OP_Add:
+    case ANVIL_OP_Sub:
+    case ANVIL_OP_Mul:
+    case ANVIL_OP_Div:
+    case ANVIL_OP_Sqrt:
+    case ANVIL_OP_Transpose:
+    case ANVIL_OP_Cast:
+        return true;
+    default:
+        return false;
+    }
+}
+
 typedef struct node_io {
     anvil__tensor *in_ptrs[64], *out_ptrs[64];
     anvil__tensor converted[64];
@@ -178,9 +196,13 @@ static anvil_status run_node(anvil__interp_env *env, int32_t ni, node_io *io) {
                 break;
             }
             const anvil__tensor *target = env->target ? env->target[node->outputs[o]] : NULL;
-            if (target && !converts && target->bytes == io->outs[o].bytes)
-                io->outs[o].data = target->data; /* kernels write every output element */
-            else
+            if (target && !converts && target->bytes == io->outs[o].bytes) {
+                /* Caller memory holds old bytes; some kernels accumulate into a zeroed output
+                 * (MatMul, Gemm, Conv without bias), so only those known to write every
+                 * element get it as is. */
+                if (!writes_every_element(node->op)) memset(target->data, 0, target->bytes);
+                io->outs[o].data = target->data;
+            } else
                 s = anvil__tensor_alloc(&io->outs[o]);
         }
         if (s == ANVIL_OK) s = def->run(&ctx);

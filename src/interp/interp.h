@@ -20,8 +20,9 @@ anvil_status anvil__interp_run(const anvil__graph *g, const anvil__interp_env *p
  *   want: per graph output, whether to compute it (NULL: all). Nodes feeding no wanted output
  *         are skipped; unwanted outputs come back with data NULL. Graphs with subgraphs: all.
  *   into: outputs[o].data of every wanted output is caller memory of exactly the output's
- *         byte count: the value is written there (by its own kernel when it can, else copied)
- *         and stays the caller's, also on failure. */
+ *         byte count, holding anything: the value is written there (by its own kernel when
+ *         it can — zeroed first unless the kernel writes every element — else copied) and
+ *         stays the caller's, also on failure. */
 typedef struct anvil__interp_opts {
     const bool *want;
     bool into;

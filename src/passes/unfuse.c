@@ -9,6 +9,15 @@
 #include <stdio.h>
 #include <string.h>
 
+/* `base` + `suffix`, made unique in g with a counter when taken (long names are cut, so two
+ * outputs could otherwise meet). */
+static void unique_name(const anvil__graph *g, const char *base, const char *suffix, char *out,
+                        size_t size) {
+    snprintf(out, size, "%.480s%s", base, suffix);
+    for (int k = 1; anvil__graph_find(g, out) >= 0; k++)
+        snprintf(out, size, "%.480s%s_%d", base, suffix, k);
+}
+
 /* Appends op_type(inputs) with one new output value named `out`; *v receives the output. */
 static anvil_status add_node(anvil__graph *g, const char *op_type, const char *out,
                              const int32_t *ins, int32_t n_in, int32_t *v) {
@@ -57,16 +66,21 @@ static anvil_status expand_step(anvil__graph *g, const anvil__post_op *p, const 
         return add_node(g, "Add", out, ins, 2, v);
     }
     if (p->op == ANVIL__POST_SILU) {
-        snprintf(name, sizeof name, "%.500s__post%d", out, k);
+        char suffix[32];
+        snprintf(suffix, sizeof suffix, "__post%d", k);
+        unique_name(g, out, suffix, name, sizeof name);
         anvil_status s = add_node(g, "Sigmoid", name, ins, 1, &ins[1]);
         return s == ANVIL_OK ? add_node(g, "Mul", out, ins, 2, v) : s;
     }
     const anvil__op_def *def = anvil__op_get(p->op);
     if (!def) return anvil__error(ANVIL_STATUS_INTERNAL, "bad post-op %d", (int)p->op);
     if (p->op == ANVIL_OP_Clip) {
-        snprintf(name, sizeof name, "%.500s__min%d", out, k);
+        char suffix[32];
+        snprintf(suffix, sizeof suffix, "__min%d", k);
+        unique_name(g, out, suffix, name, sizeof name);
         anvil_status s = add_scalar(g, name, p->alpha, &ins[1]);
-        snprintf(name, sizeof name, "%.500s__max%d", out, k);
+        snprintf(suffix, sizeof suffix, "__max%d", k);
+        unique_name(g, out, suffix, name, sizeof name);
         if (s == ANVIL_OK) s = add_scalar(g, name, p->beta, &ins[2]);
         return s == ANVIL_OK ? add_node(g, def->name, out, ins, 3, v) : s;
     }
@@ -94,9 +108,10 @@ static anvil_status expand_node(anvil__graph *g, int32_t ni) {
             return anvil__node_error(&saved, ANVIL_STATUS_INTERNAL, "post-op input out of range");
         if (saved.post[p].op == ANVIL_OP_Add && saved.post[p].input < own) own = saved.post[p].input;
     }
+    int32_t result = saved.outputs[0]; /* the node's output value, produced last below */
     char out[512], step[600];
-    snprintf(out, sizeof out, "%s", g->values[saved.outputs[0]].name);
-    snprintf(step, sizeof step, "%.500s__pre", out);
+    snprintf(out, sizeof out, "%s", g->values[result].name);
+    unique_name(g, out, "__pre", step, sizeof step);
     int32_t cur;
     anvil_status s = anvil__graph_add_value(g, step, &cur);
     if (s != ANVIL_OK) return s;
@@ -105,9 +120,11 @@ static anvil_status expand_node(anvil__graph *g, int32_t ni) {
     g->nodes[ni].n_inputs = own;
     g->nodes[ni].n_post = 0;
     for (int k = 0; s == ANVIL_OK && k < saved.n_post; k++) {
-        snprintf(step, sizeof step, "%.500s__step%d", out, k);
-        s = expand_step(g, &saved.post[k], extra, cur, k + 1 == saved.n_post ? out : step, k,
-                        &cur);
+        char suffix[32];
+        snprintf(suffix, sizeof suffix, "__step%d", k);
+        unique_name(g, out, suffix, step, sizeof step);
+        s = expand_step(g, &saved.post[k], extra, cur,
+                        k + 1 == saved.n_post ? g->values[result].name : step, k, &cur);
     }
     return s;
 }
