@@ -1,5 +1,5 @@
 /* bench_common.h — what the bench programs share: a monotonic clock and the one-line failure
- * report on stderr. Header-only. */
+ * report on stderr, JSON strings on stdout. Header-only. */
 #ifndef ANVIL_BENCH_COMMON_H
 #define ANVIL_BENCH_COMMON_H
 
@@ -19,6 +19,18 @@ static inline int bench_fail(const char *program, const char *what, anvil_status
     fprintf(stderr, "%s: %s: %s: %s\n", program, what, anvil_status_string(st),
             anvil_last_error());
     return 1;
+}
+
+/* Writes s as a JSON string (quotes, escapes) to stdout. */
+static inline void json_string(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
 }
 
 #endif /* ANVIL_BENCH_COMMON_H */

@@ -38,18 +38,6 @@ static int fail(const char *what, anvil_status st) {
     return bench_fail("bench_engine", what, st);
 }
 
-/* Writes s as a JSON string. */
-static void json_string(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    putchar('"');
-}
-
 /* Path next to the model: "<dir>/<name>" (the model's folder holds input_<k>.npy). */
 static void sibling(const char *model, const char *name, char *out, size_t size) {
     const char *slash = strrchr(model, '/');

@@ -60,17 +60,6 @@ static int fail(const char *what, anvil_status st) {
 
 static bool exists(const char *path) { return access(path, R_OK) == 0; }
 
-static void json_string(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    putchar('"');
-}
-
 /* A status and the library's message, as a row's "n/a" reason. */
 static void set_reason(row *r, const char *what, anvil_status st) {
     snprintf(r->reason, sizeof r->reason, "%s: %s: %s", what, anvil_status_string(st),

@@ -5,6 +5,7 @@
 #ifndef ANVIL_CLI_RUNNER_H
 #define ANVIL_CLI_RUNNER_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -32,6 +33,34 @@ static int run_cli(const char *args, bool want_stderr) {
     out_buf[len] = '\0';
     int status = pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Output 0 of the .npy at `path` (an output the tool wrote) against output 0 of the reference
+ * .npy: f32, same size, max |a-b| <= 1e-4 * max |ref|. The caller includes check.h and
+ * anvil.h first. */
+static inline void check_npy_near(const char *path, const char *reference) {
+    anvil_tensor_list *got = NULL, *ref = NULL;
+    CHECK_OK(anvil_npy_read(path, &got));
+    CHECK_OK(anvil_npy_read(reference, &ref));
+    const anvil_tensor *a = got ? anvil_tensor_list_get(got, 0) : NULL;
+    const anvil_tensor *b = ref ? anvil_tensor_list_get(ref, 0) : NULL;
+    CHECK(a && b && a->dtype == ANVIL_DTYPE_F32 && a->bytes == b->bytes && a->bytes > 0);
+    if (a && b && a->dtype == ANVIL_DTYPE_F32 && a->bytes == b->bytes) {
+        const float *x = a->data, *y = b->data;
+        double max_err = 0, max_ref = 0;
+        for (size_t i = 0; i < a->bytes / 4; i++) {
+            double e = fabs((double)x[i] - (double)y[i]);
+            if (!(e <= max_err)) max_err = e;
+            if (fabs((double)y[i]) > max_ref) max_ref = fabs((double)y[i]);
+        }
+        CHECK(max_ref > 0);
+        if (!(max_err <= 1e-4 * max_ref))
+            fprintf(stderr, "%s vs %s: max error %g, max |ref| %g\n", path, reference, max_err,
+                    max_ref);
+        CHECK(max_err <= 1e-4 * max_ref);
+    }
+    anvil_tensor_list_destroy(got);
+    anvil_tensor_list_destroy(ref);
 }
 
 #endif /* ANVIL_CLI_RUNNER_H */

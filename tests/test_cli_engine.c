@@ -76,27 +76,7 @@ static void check_help(void) {
 
 /* Output 0 of an .npy the tool wrote against the stored reference, 1e-4 relative. */
 static void check_output_file(const char *path) {
-    anvil_tensor_list *got = NULL, *ref = NULL;
-    CHECK_OK(anvil_npy_read(path, &got));
-    CHECK_OK(anvil_npy_read(MODEL_DIR "/v1.output_0.npy", &ref));
-    const anvil_tensor *a = got ? anvil_tensor_list_get(got, 0) : NULL;
-    const anvil_tensor *b = ref ? anvil_tensor_list_get(ref, 0) : NULL;
-    CHECK(a && b && a->dtype == ANVIL_DTYPE_F32 && a->bytes == b->bytes && a->bytes > 0);
-    if (a && b && a->dtype == ANVIL_DTYPE_F32 && a->bytes == b->bytes) {
-        const float *x = a->data, *y = b->data;
-        double max_err = 0, max_ref = 0;
-        for (size_t i = 0; i < a->bytes / 4; i++) {
-            double e = fabs((double)x[i] - (double)y[i]);
-            if (!(e <= max_err)) max_err = e;
-            if (fabs((double)y[i]) > max_ref) max_ref = fabs((double)y[i]);
-        }
-        CHECK(max_ref > 0);
-        if (!(max_err <= 1e-4 * max_ref))
-            fprintf(stderr, "%s: max error %g, max |ref| %g\n", path, max_err, max_ref);
-        CHECK(max_err <= 1e-4 * max_ref);
-    }
-    anvil_tensor_list_destroy(got);
-    anvil_tensor_list_destroy(ref);
+    check_npy_near(path, MODEL_DIR "/v1.output_0.npy");
     unlink(path);
 }
 

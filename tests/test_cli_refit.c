@@ -30,28 +30,7 @@ static void check_engine_output(const char *engine, const char *tmp, const char 
     snprintf(args, sizeof args, "run '%s' -i '" INPUT "' -o '%s/out'", engine, tmp);
     CHECK_EQ(run_cli(args, false), 0);
     snprintf(path, sizeof path, "%s/out/output.npy", tmp);
-    anvil_tensor_list *got = NULL, *ref = NULL;
-    CHECK_OK(anvil_npy_read(path, &got));
-    CHECK_OK(anvil_npy_read(reference, &ref));
-    const anvil_tensor *a = got ? anvil_tensor_list_get(got, 0) : NULL;
-    const anvil_tensor *b = ref ? anvil_tensor_list_get(ref, 0) : NULL;
-    CHECK(a && b && a->dtype == ANVIL_DTYPE_F32 && a->bytes == b->bytes && a->bytes > 0);
-    if (a && b && a->dtype == ANVIL_DTYPE_F32 && a->bytes == b->bytes) {
-        const float *x = a->data, *y = b->data;
-        double max_err = 0, max_ref = 0;
-        for (size_t i = 0; i < a->bytes / 4; i++) {
-            double e = fabs((double)x[i] - (double)y[i]);
-            if (!(e <= max_err)) max_err = e;
-            if (fabs((double)y[i]) > max_ref) max_ref = fabs((double)y[i]);
-        }
-        CHECK(max_ref > 0);
-        if (!(max_err <= 1e-4 * max_ref))
-            fprintf(stderr, "%s vs %s: max error %g, max |ref| %g\n", engine, reference, max_err,
-                    max_ref);
-        CHECK(max_err <= 1e-4 * max_ref);
-    }
-    anvil_tensor_list_destroy(got);
-    anvil_tensor_list_destroy(ref);
+    check_npy_near(path, reference);
     unlink(path);
     snprintf(path, sizeof path, "%s/out", tmp);
     rmdir(path);
