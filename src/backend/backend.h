@@ -86,6 +86,17 @@ typedef struct anvil__backend {
     anvil_status (*reorder)(void *ctx, const anvil__tensor *shape, const anvil__layout *from,
                             const void *src, const anvil__layout *to, void *dst);
 
+    /* Packs a plain tensor read through a view into layout `to` (NULL: not supported). The
+     * element at ONNX index (i_0, ..., i_r-1) of `shape` is src[sum_d i_d * strides[d]]
+     * (strides in elements; NULL: dense), times scale[i_0] when scale is not NULL (f32 only;
+     * the product rounds exactly like an f32 multiply, so the bytes equal packing the
+     * multiplied tensor). A refit packs a transposed or BatchNorm-folded checkpoint tensor
+     * this way without writing the intermediate. UNSUPPORTED when the backend cannot read this
+     * view or layout; the caller then packs a dense copy. */
+    anvil_status (*pack_view)(void *ctx, const anvil__tensor *shape, const int64_t *strides,
+                              const void *src, const float *scale, const anvil__layout *to,
+                              void *dst);
+
     /* Whether alloc() returns host memory the CPU can write directly (weight sets are then
      * built in place instead of staged on the host and copied). */
     bool host_memory;

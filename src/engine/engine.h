@@ -87,10 +87,17 @@ typedef struct anvil__build_stats {
 
 /* Evaluates the weight graph on source tensors (in weights->inputs order) into a new set.
  * With a base set that knows its sources' hashes, slots none of whose sources changed are
- * shared with it instead of rebuilt (only the recipe nodes feeding changed slots run). */
+ * shared with it instead of rebuilt (only the recipe nodes feeding changed slots run).
+ * `views` (NULL, or per source with base NULL for a plain one) gives sources that are read
+ * through a view; only sources anvil__weights_viewable allows may be views. A view's content
+ * hash covers its base tensor's bytes, strides and scales (not the bytes it stands for). */
 anvil_status anvil__weights_build(const anvil_engine *e, const anvil__tensor *sources,
-                                  const anvil__weight_set *base, anvil__weight_set **out,
-                                  anvil__build_stats *stats);
+                                  const anvil__tensor_view *views, const anvil__weight_set *base,
+                                  anvil__weight_set **out, anvil__build_stats *stats);
+/* Per source: whether it may be given as a view — the backend packs views into host memory,
+ * and the weight graph only packs the source (single-input Packs of stored slots, no slot of
+ * its own stored, no subgraphs that make the interpreter run every node). */
+void anvil__weights_viewable(const anvil_engine *e, bool *viewable);
 /* An empty set for n_slots slots and n_sources source hashes (slots NULL). */
 anvil__weight_set *anvil__weight_set_new(int32_t n_slots, int32_t n_sources);
 

@@ -36,6 +36,15 @@ bool anvil__slot_stored(const anvil_engine *e, int32_t slot);
  * or scalars folded into kernels such as a fused Clip's bounds. live: weights->n_values. */
 void anvil__weights_live_at_run(const anvil_engine *e, bool *live);
 
+/* The packed layout a weight graph Pack node produces (its attributes, checked). */
+anvil_status anvil__pack_node_layout(const anvil__node *n, anvil__layout *out);
+/* Packs the view `v` of a tensor of `shape` into layout `to` by way of a dense copy (for
+ * layouts the backend cannot read a view into): the copy's bytes are those a pack_view would
+ * read, products rounded to f32 alike. */
+anvil_status anvil__pack_dense_copy(const anvil__backend *be, const anvil__tensor *shape,
+                                    const anvil__tensor_view *v, const anvil__layout *to,
+                                    void *dst);
+
 /* Runs the engine on a given weight set (a refit verifies a staged set before it is swapped
  * in). Inputs as for anvil_engine_run. */
 anvil_status anvil__engine_run_set(anvil_context *c, const anvil__weight_set *set,

@@ -17,6 +17,39 @@ static anvil_status set_int_attr(anvil__graph *g, int32_t node, const char *name
     return ANVIL_OK;
 }
 
+static bool same_shape(const anvil__value *a, const anvil__value *b) {
+    if (a->dtype != b->dtype || a->rank != b->rank) return false;
+    for (int32_t d = 0; d < a->rank; d++)
+        if (a->dims[d] != b->dims[d] || a->dims[d] < 0) return false;
+    return true;
+}
+
+/* When weight value `v` is Mul(X, R) with R an f32 scale per index of dim 0 ([C, 1, ...]),
+ * the Pack reads (X, R) and scales while packing (a folded BatchNorm), so a refit does not
+ * write the product; the Mul stays for anything else that reads v. */
+static void fuse_scale(const anvil_engine *e, int32_t v, int32_t *ins, int32_t *n_ins) {
+    const anvil__graph *w = e->weights;
+    int32_t p = w->values[v].producer;
+    if (!e->backend->pack_view || p < 0 || w->nodes[p].op != ANVIL_OP_Mul ||
+        w->nodes[p].n_inputs != 2)
+        return;
+    const anvil__value *out = &w->values[v];
+    for (int32_t k = 0; k < 2; k++) {
+        int32_t x = w->nodes[p].inputs[k], r = w->nodes[p].inputs[1 - k];
+        if (x < 0 || r < 0 || x == r) continue;
+        const anvil__value *xv = &w->values[x], *rv = &w->values[r];
+        bool per_channel = out->dtype == ANVIL_DTYPE_F32 && out->rank >= 1 &&
+                           same_shape(xv, out) && rv->dtype == ANVIL_DTYPE_F32 &&
+                           rv->rank == out->rank && rv->dims[0] == out->dims[0];
+        for (int32_t d = 1; per_channel && d < rv->rank; d++) per_channel = rv->dims[d] == 1;
+        if (!per_channel) continue;
+        ins[0] = x;
+        ins[1] = r;
+        *n_ins = 2;
+        return;
+    }
+}
+
 /* Adds slot = Pack(slot `plain`, layout) to the weight graph and the run graph. */
 static anvil_status add_pack_slot(anvil_engine *e, int32_t plain, const anvil__layout *layout,
                                   int32_t *new_slot) {
@@ -31,9 +64,10 @@ static anvil_status add_pack_slot(anvil_engine *e, int32_t plain, const anvil__l
         snprintf(name, sizeof name, "%s#packed%d", src->name, k);
         if (anvil__graph_find(w, name) < 0 && anvil__graph_find(run, name) < 0) break;
     }
-    int32_t w_in = w->outputs[plain];
+    int32_t w_in[2] = {w->outputs[plain], -1}, n_in = 1;
+    fuse_scale(e, w_in[0], w_in, &n_in);
     anvil_status s = anvil__graph_add_value(w, name, &wv);
-    if (s == ANVIL_OK) s = anvil__graph_add_node(w, name, "Pack", "anvil", &w_in, 1, &wv, 1, &node);
+    if (s == ANVIL_OK) s = anvil__graph_add_node(w, name, "Pack", "anvil", w_in, n_in, &wv, 1, &node);
     if (s != ANVIL_OK) return s;
     w->nodes[node].op = anvil__op_find_internal("Pack");
     anvil__attr *a;

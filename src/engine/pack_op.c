@@ -5,7 +5,8 @@
  * anvil_backend) and `layout` (string holding the anvil__layout's blob bytes) plus `kind`
  * and `bytes` (ints).
  */
-#include "backend/backend.h"
+#include "engine/engine_internal.h"
+#include "ops/strided_copy.h"
 
 #include <string.h>
 
@@ -23,6 +24,32 @@ static anvil_status read_layout(const anvil__node *n, anvil__layout *l) {
     return ANVIL_OK;
 }
 
+anvil_status anvil__pack_node_layout(const anvil__node *n, anvil__layout *out) {
+    return read_layout(n, out);
+}
+
+anvil_status anvil__pack_dense_copy(const anvil__backend *be, const anvil__tensor *shape,
+                                    const anvil__tensor_view *v, const anvil__layout *to,
+                                    void *dst) {
+    anvil__tensor dense = *shape;
+    dense.data = anvil__malloc(shape->bytes ? shape->bytes : 1);
+    if (!dense.data) return ANVIL_STATUS_OUT_OF_MEMORY;
+    anvil__strided_copy(dense.data, v->base, anvil_dtype_size(shape->dtype), shape->rank,
+                        shape->dims, v->strides, 0);
+    if (v->scale && shape->dtype == ANVIL_DTYPE_F32 && shape->rank >= 1) {
+        size_t n = (size_t)anvil__tensor_numel(shape), rows = (size_t)shape->dims[0];
+        size_t inner = rows ? n / rows : 0;
+        float *y = dense.data;
+        for (size_t r = 0; r < rows; r++)
+            for (size_t k = r * inner; k < (r + 1) * inner; k++) y[k] = y[k] * v->scale[r];
+    }
+    anvil__layout from = {0};
+    from.bytes = shape->bytes;
+    anvil_status s = be->reorder(be->ctx, &dense, &from, dense.data, to, dst);
+    anvil__free(dense.data);
+    return s;
+}
+
 anvil_status anvil__op_pack_validate(const anvil__node *node, int64_t opset) {
     anvil_status s = anvil__attr_require(node, "backend", ANVIL_ATTR_INT);
     if (s == ANVIL_OK) s = anvil__attr_require(node, "layout", ANVIL_ATTR_STRING);
@@ -31,9 +58,25 @@ anvil_status anvil__op_pack_validate(const anvil__node *node, int64_t opset) {
     return s == ANVIL_OK ? read_layout(node, &l) : s;
 }
 
+/* The scale input, when present: f32, one value per index of the f32 weight's dim 0. */
+static anvil_status check_scale(const anvil__op_ctx *ctx) {
+    const anvil__tensor *w = ctx->inputs[0], *sc = ctx->n_inputs > 1 ? ctx->inputs[1] : NULL;
+    if (!sc) return ANVIL_OK;
+    if (w->rank < 1 || w->dtype != ANVIL_DTYPE_F32 || sc->dtype != ANVIL_DTYPE_F32)
+        return anvil__node_error(ctx->node, ANVIL_STATUS_INVALID_GRAPH,
+                                 "a scaled Pack needs an f32 weight of rank >= 1 and f32 scales");
+    if (w->dims[0] >= 0 && anvil__tensor_numel(sc) >= 0 &&
+        anvil__tensor_numel(sc) != w->dims[0])
+        return anvil__node_error(ctx->node, ANVIL_STATUS_SHAPE_MISMATCH,
+                                 "a scaled Pack needs %lld scales (dim 0), got %lld",
+                                 (long long)w->dims[0], (long long)anvil__tensor_numel(sc));
+    return ANVIL_OK;
+}
+
 anvil_status anvil__op_pack_infer(anvil__op_ctx *ctx) {
     anvil__layout l;
     anvil_status s = read_layout(ctx->node, &l);
+    if (s == ANVIL_OK) s = check_scale(ctx);
     if (s == ANVIL_OK) s = anvil__same_as_input(ctx, 0, 0);
     if (s == ANVIL_OK && ctx->outputs[0] && ctx->outputs[0]->rank >= 0) ctx->outputs[0]->bytes = l.bytes;
     return s;
@@ -46,7 +89,17 @@ anvil_status anvil__op_pack_run(anvil__op_ctx *ctx) {
     const anvil__backend *be = NULL;
     s = anvil__backend_get((anvil_backend)anvil__attr_int(ctx->node, "backend", 0), &be);
     if (s != ANVIL_OK) return s;
-    from.bytes = ctx->inputs[0]->bytes;
-    return be->reorder(be->ctx, ctx->inputs[0], &from, ctx->inputs[0]->data, &to,
-                       ctx->outputs[0]->data);
+    const anvil__tensor *w = ctx->inputs[0];
+    from.bytes = w->bytes;
+    if (ctx->n_inputs < 2 || !ctx->inputs[1])
+        return be->reorder(be->ctx, w, &from, w->data, &to, ctx->outputs[0]->data);
+    if ((s = check_scale(ctx)) != ANVIL_OK) return s;
+    const float *scale = ctx->inputs[1]->data;
+    s = be->pack_view ? be->pack_view(be->ctx, w, NULL, w->data, scale, &to, ctx->outputs[0]->data)
+                      : ANVIL_STATUS_UNSUPPORTED;
+    if (s != ANVIL_STATUS_UNSUPPORTED) return s;
+    /* The backend cannot scale while packing this layout: multiply, then pack. */
+    anvil__tensor_view dense = {w->data, w->bytes, {0}, (float *)scale};
+    anvil__strides(w->rank, w->dims, dense.strides);
+    return anvil__pack_dense_copy(be, w, &dense, &to, ctx->outputs[0]->data);
 }

@@ -178,10 +178,12 @@ static anvil_status stage(const anvil_engine *e, const anvil_refit_source *sourc
                           anvil__weight_set **out, anvil__build_stats *stats) {
     *out = NULL;
     const anvil_name_map *map = o->name_map ? o->name_map : e->name_map;
-    anvil_status s = anvil__refit_gather(e, source, map, o->check_finite != 0, src);
+    /* verify and check_finite read the sources as dense tensors */
+    bool views = !o->check_finite && !o->n_verify_inputs;
+    anvil_status s = anvil__refit_gather(e, source, map, o->check_finite != 0, views, src);
     if (s != ANVIL_OK) return s;
     anvil__weight_set *base = anvil__weights_acquire(e);
-    s = anvil__weights_build(e, src->t, base, out, stats);
+    s = anvil__weights_build(e, src->t, src->views, base, out, stats);
     anvil__weights_release(e, base);
     if (s == ANVIL_OK) s = check_structure(e, *out);
     if (s != ANVIL_OK) {

@@ -219,33 +219,39 @@ static anvil_status list_extra(const anvil_engine *e, const anvil__graph *g,
     return s;
 }
 
-/* A source weight to compute through the name map. */
+/* A source weight to compute through the name map, or to view. */
 typedef struct map_job {
     int32_t input;
+    bool view; /* try a view first */
     anvil_map_entry entry;
     anvil_status status;
     char message[256];
 } map_job;
 
-/* Computes the jobs (transposes and BatchNorm folds of whole checkpoints: spread over the
- * threads); each records its status and message, since errors are per thread. */
+/* Computes (or views) the jobs — transposes and BatchNorm folds of whole checkpoints: spread
+ * over the threads; each records its status and message, since errors are per thread. */
 static void compute_mapped(const anvil_refit_source *src, map_job *jobs, int32_t n,
                            anvil__refit_sources *out) {
 #pragma omp parallel for schedule(dynamic, 1)
     for (int32_t k = 0; k < n; k++) {
         map_job *j = &jobs[k];
-        j->status = anvil__name_map_compute(&j->entry, lookup_source, (void *)src,
-                                            &out->t[j->input]);
-        if (j->status == ANVIL_OK) out->computed[j->input] = out->t[j->input].data;
-        else snprintf(j->message, sizeof j->message, "%s", anvil_last_error());
+        anvil__tensor *t = &out->t[j->input];
+        j->status = j->view ? anvil__name_map_view(&j->entry, lookup_source, (void *)src, t,
+                                                   &out->views[j->input])
+                            : ANVIL_STATUS_UNSUPPORTED;
+        if (j->status == ANVIL_STATUS_UNSUPPORTED) {
+            j->status = anvil__name_map_compute(&j->entry, lookup_source, (void *)src, t);
+            if (j->status == ANVIL_OK) out->computed[j->input] = t->data;
+        }
+        if (j->status != ANVIL_OK) snprintf(j->message, sizeof j->message, "%s", anvil_last_error());
     }
 }
 
 /* Finds every source by name, else queues it for the map (else it is missing); then computes
- * the queued ones. */
+ * the queued ones. `viewable` (NULL: none) marks sources that may stay views. */
 static anvil_status find_all(const anvil_engine *e, const anvil_refit_source *src,
-                             const anvil_name_map *map, anvil__refit_sources *out, bool *found,
-                             problems *p) {
+                             const anvil_name_map *map, const bool *viewable,
+                             anvil__refit_sources *out, bool *found, problems *p) {
     const anvil__graph *w = e->weights;
     map_job *jobs = anvil__calloc((size_t)w->n_inputs + 1, sizeof *jobs);
     if (!jobs) return ANVIL_STATUS_OUT_OF_MEMORY;
@@ -253,8 +259,12 @@ static anvil_status find_all(const anvil_engine *e, const anvil_refit_source *sr
     for (int32_t i = 0; i < w->n_inputs; i++) {
         const char *name = w->values[w->inputs[i]].name;
         if ((found[i] = find_source(src, name, &out->t[i]))) continue;
-        if (map && anvil_name_map_find(map, name, &jobs[n].entry) == ANVIL_OK) jobs[n++].input = i;
-        else anvil__name_list_add(&p->missing, name, NULL);
+        if (map && anvil_name_map_find(map, name, &jobs[n].entry) == ANVIL_OK) {
+            jobs[n].view = viewable && viewable[i];
+            jobs[n++].input = i;
+        } else {
+            anvil__name_list_add(&p->missing, name, NULL);
+        }
     }
     compute_mapped(src, jobs, n, out);
     anvil_status s = ANVIL_OK;
@@ -276,21 +286,28 @@ static anvil_status find_all(const anvil_engine *e, const anvil_refit_source *sr
 }
 
 anvil_status anvil__refit_gather(const anvil_engine *e, const anvil_refit_source *src,
-                                 const anvil_name_map *map, bool check_finite,
+                                 const anvil_name_map *map, bool check_finite, bool allow_views,
                                  anvil__refit_sources *out) {
     const anvil__graph *w = e->weights;
+    size_t n = (size_t)w->n_inputs + 1;
     memset(out, 0, sizeof *out);
     out->n = w->n_inputs;
-    out->t = anvil__calloc((size_t)w->n_inputs + 1, sizeof *out->t);
-    out->computed = anvil__calloc((size_t)w->n_inputs + 1, sizeof *out->computed);
+    out->t = anvil__calloc(n, sizeof *out->t);
+    out->computed = anvil__calloc(n, sizeof *out->computed);
+    out->views = anvil__calloc(n, sizeof *out->views);
     problems *p = anvil__calloc(1, sizeof *p);
-    bool *found = anvil__calloc((size_t)w->n_inputs + 1, sizeof *found);
-    anvil_status s = out->t && out->computed && p && found ? ANVIL_OK
-                                                           : ANVIL_STATUS_OUT_OF_MEMORY;
-    if (s == ANVIL_OK) s = find_all(e, src, map, out, found, p);
+    bool *found = anvil__calloc(n, sizeof *found);
+    bool *viewable = allow_views && map ? anvil__calloc(n, sizeof *viewable) : NULL;
+    anvil_status s = out->t && out->computed && out->views && p && found &&
+                             (viewable || !allow_views || !map)
+                         ? ANVIL_OK
+                         : ANVIL_STATUS_OUT_OF_MEMORY;
+    if (s == ANVIL_OK && viewable) anvil__weights_viewable(e, viewable);
+    if (s == ANVIL_OK) s = find_all(e, src, map, viewable, out, found, p);
     for (int32_t i = 0; s == ANVIL_OK && i < w->n_inputs; i++)
         if (found[i]) check_one(&w->values[w->inputs[i]], &out->t[i], check_finite, p);
     anvil__free(found);
+    anvil__free(viewable);
     if (s == ANVIL_OK && src->kind == ANVIL_REFIT_FROM_MODEL)
         s = list_extra(e, src->model->graph, &p->extra);
     if (s == ANVIL_OK && p->missing.count) s = list_unused(e, src, map, &p->unused);
@@ -302,6 +319,8 @@ anvil_status anvil__refit_gather(const anvil_engine *e, const anvil_refit_source
 
 void anvil__refit_sources_free(anvil__refit_sources *s) {
     for (int32_t i = 0; s->computed && i < s->n; i++) anvil__free(s->computed[i]);
+    for (int32_t i = 0; s->views && i < s->n; i++) anvil__free(s->views[i].scale);
+    anvil__free(s->views);
     anvil__free(s->computed);
     anvil__free(s->t);
     memset(s, 0, sizeof *s);

@@ -23,15 +23,20 @@ anvil_status anvil__refit_check_source(const anvil_refit_source *src);
 typedef struct anvil__refit_sources {
     anvil__tensor *t;   /* borrowed from the source, or computed through the name map */
     void **computed;    /* per source: data to free (name-map results), else NULL */
+    /* per source: a name-map result left as a view of its checkpoint tensor (base NULL when
+     * not; t then holds its dtype and shape, and data that must not be read) */
+    anvil__tensor_view *views;
     int32_t n;
     size_t n_mapped;
 } anvil__refit_sources;
 
 /* Finds every source weight of the engine in `src` (by name, else through `map`), validating
  * dtype, shape, byte count and (check_finite) values. Any problem fails with one error naming
- * every offending weight (and the source's unused tensors when some are missing). */
+ * every offending weight (and the source's unused tensors when some are missing). With
+ * allow_views, name-map results the engine only packs are left as views of their checkpoint
+ * tensors (packing reads them in place); otherwise every source is a dense tensor. */
 anvil_status anvil__refit_gather(const anvil_engine *e, const anvil_refit_source *src,
-                                 const anvil_name_map *map, bool check_finite,
+                                 const anvil_name_map *map, bool check_finite, bool allow_views,
                                  anvil__refit_sources *out);
 void anvil__refit_sources_free(anvil__refit_sources *s);
 

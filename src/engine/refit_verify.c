@@ -14,13 +14,15 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Every slot in its plain layout: the weight graph with Pack nodes read as Identity. */
+/* Every slot in its plain layout: the weight graph with Pack nodes read as Identity (a Pack
+ * with scales as their Mul). */
 static anvil_status plain_slots(const anvil_engine *e, const anvil__refit_sources *src,
                                 anvil__tensor *slots) {
     anvil__graph *w = NULL;
     anvil_status s = anvil__pass_clone_graph(e->weights, NULL, true, &w);
     for (int32_t n = 0; s == ANVIL_OK && n < w->n_nodes; n++)
-        if (w->nodes[n].op == ANVIL_OP_Pack) w->nodes[n].op = ANVIL_OP_Identity;
+        if (w->nodes[n].op == ANVIL_OP_Pack)
+            w->nodes[n].op = w->nodes[n].n_inputs == 2 ? ANVIL_OP_Mul : ANVIL_OP_Identity;
     if (s == ANVIL_OK) s = anvil__interp_run(w, NULL, src->t, slots);
     anvil__graph_destroy(w);
     return s;

@@ -8,7 +8,9 @@
 #include "api/model.h"
 #include "engine/engine_internal.h"
 #include "interp/interp.h"
+#include "ops/op.h"
 
+#include <stdio.h>
 #include <string.h>
 #include "core/fast_hash.h"
 
@@ -133,38 +135,141 @@ static size_t chunk_count(size_t bytes) { return bytes <= HASH_CHUNK ? 1 : (byte
 
 /* A source's content hash: XXH3-64 of its bytes when it has at most 1 MiB, else XXH3-64 of
  * the XXH3-64s of its 1 MiB chunks — so that a few big tensors are hashed by every thread
- * (engine files store these values: the definition is part of the format). */
-static anvil_status hash_sources(const anvil__tensor *src, int32_t n, uint64_t *out) {
+ * (engine files store these values: the definition is part of the format). A view hashes its
+ * base tensor's bytes that way, then combines that with its strides and scales. */
+static anvil_status hash_sources(const anvil__tensor *src, const anvil__tensor_view *views,
+                                 int32_t n, uint64_t *out) {
     size_t total = 0;
-    for (int32_t i = 0; i < n; i++) total += chunk_count(src[i].bytes);
+    const void **data = anvil__malloc_array((size_t)n + 1, sizeof *data);
+    size_t *bytes = anvil__malloc_array((size_t)n + 1, sizeof *bytes);
+    size_t *first = anvil__malloc_array((size_t)n + 1, sizeof *first);
+    for (int32_t i = 0; data && bytes && i < n; i++) {
+        bool view = views && views[i].base;
+        data[i] = view ? views[i].base : src[i].data;
+        bytes[i] = view ? views[i].base_bytes : src[i].bytes;
+        total += chunk_count(bytes[i]);
+    }
     uint64_t *h = anvil__malloc_array(total + 1, sizeof *h);
     int32_t *owner = anvil__malloc_array(total + 1, sizeof *owner);
-    size_t *first = anvil__malloc_array((size_t)n + 1, sizeof *first);
-    if (!h || !owner || !first) {
-        anvil__free(h);
-        anvil__free(owner);
-        anvil__free(first);
-        return ANVIL_STATUS_OUT_OF_MEMORY;
-    }
-    for (int32_t i = 0, k = 0; i < n; i++) {
+    anvil_status s = data && bytes && first && h && owner ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
+    for (int32_t i = 0, k = 0; s == ANVIL_OK && i < n; i++) {
         first[i] = (size_t)k;
-        for (size_t c = 0; c < chunk_count(src[i].bytes); c++) owner[k++] = i;
+        for (size_t c = 0; c < chunk_count(bytes[i]); c++) owner[k++] = i;
     }
-#pragma omp parallel for schedule(dynamic, 1)
-    for (size_t k = 0; k < total; k++) {
-        const anvil__tensor *t = &src[owner[k]];
-        size_t off = (k - first[owner[k]]) * HASH_CHUNK;
-        size_t len = t->bytes - off < HASH_CHUNK ? t->bytes - off : HASH_CHUNK;
-        h[k] = XXH3_64bits((const unsigned char *)t->data + off, len);
+#pragma omp parallel for schedule(dynamic, 1) if (s == ANVIL_OK)
+    for (size_t k = 0; k < (s == ANVIL_OK ? total : 0); k++) {
+        size_t off = (k - first[owner[k]]) * HASH_CHUNK, all = bytes[owner[k]];
+        size_t len = all - off < HASH_CHUNK ? all - off : HASH_CHUNK;
+        h[k] = XXH3_64bits((const unsigned char *)data[owner[k]] + off, len);
     }
-    for (int32_t i = 0; i < n; i++) {
-        size_t c = chunk_count(src[i].bytes);
+    for (int32_t i = 0; s == ANVIL_OK && i < n; i++) {
+        size_t c = chunk_count(bytes[i]);
         out[i] = c == 1 ? h[first[i]] : XXH3_64bits(h + first[i], c * sizeof *h);
+        if (!views || !views[i].base) continue;
+        const anvil__tensor_view *v = &views[i];
+        uint64_t parts[3] = {out[i], XXH3_64bits(v->strides, (size_t)src[i].rank * sizeof(int64_t)),
+                             v->scale ? XXH3_64bits(v->scale, (size_t)src[i].dims[0] * sizeof(float))
+                                      : 0};
+        out[i] = XXH3_64bits_withSeed(parts, sizeof parts, 0x76696577u /* "view" */);
     }
     anvil__free(h);
     anvil__free(owner);
     anvil__free(first);
-    return ANVIL_OK;
+    anvil__free(data);
+    anvil__free(bytes);
+    return s;
+}
+
+void anvil__weights_viewable(const anvil_engine *e, bool *viewable) {
+    const anvil__graph *w = e->weights;
+    const anvil__backend *be = e->backend;
+    bool ok = be->host_memory && be->pack_view;
+    for (int32_t n = 0; ok && n < w->n_nodes; n++)
+        for (int32_t a = 0; a < w->nodes[n].n_attrs; a++) ok &= w->nodes[n].attrs[a].g == NULL;
+    for (int32_t i = 0; i < w->n_inputs; i++) {
+        int32_t v = w->inputs[i];
+        bool packed = false, other = !ok;
+        for (int32_t o = 0; o < w->n_outputs && !other; o++)
+            other = w->outputs[o] == v && anvil__slot_stored(e, o);
+        for (int32_t n = 0; n < w->n_nodes && !other; n++) {
+            const anvil__node *node = &w->nodes[n];
+            bool reads = false;
+            for (int32_t k = 0; k < node->n_inputs; k++) reads |= node->inputs[k] == v;
+            if (!reads) continue;
+            int32_t slot = -1;
+            for (int32_t o = 0; o < w->n_outputs && slot < 0; o++)
+                if (w->outputs[o] == node->outputs[0]) slot = o;
+            other = node->op != ANVIL_OP_Pack || node->n_inputs != 1 || slot < 0 ||
+                    !anvil__slot_stored(e, slot);
+            packed = true;
+        }
+        viewable[i] = packed && !other;
+    }
+}
+
+/* Which source weight-graph value v is, -1 if none. */
+static int32_t source_index(const anvil__graph *w, int32_t v) {
+    for (int32_t i = 0; i < w->n_inputs; i++)
+        if (w->inputs[i] == v) return i;
+    return -1;
+}
+
+/* A slot whose recipe is one Pack of a source (plain, or a view). */
+typedef struct pack_job {
+    int32_t slot, source;
+    anvil_status status;
+    char message[256]; /* errors are per thread */
+} pack_job;
+
+static void run_pack_job(const anvil_engine *e, const anvil__tensor *sources,
+                         const anvil__tensor_view *views, const anvil__tensor *res, pack_job *j) {
+    const anvil__graph *w = e->weights;
+    const anvil__backend *be = e->backend;
+    const anvil__tensor *t = &sources[j->source];
+    const anvil__tensor_view *v = views && views[j->source].base ? &views[j->source] : NULL;
+    void *dst = res[j->slot].data;
+    anvil__layout to, from = {0};
+    anvil_status s = anvil__pack_node_layout(&w->nodes[w->values[w->outputs[j->slot]].producer], &to);
+    from.bytes = t->bytes;
+    if (s == ANVIL_OK && !v) s = be->reorder(be->ctx, t, &from, t->data, &to, dst);
+    else if (s == ANVIL_OK) s = be->pack_view(be->ctx, t, v->strides, v->base, v->scale, &to, dst);
+    if (s == ANVIL_STATUS_UNSUPPORTED && v) s = anvil__pack_dense_copy(be, t, v, &to, dst);
+    j->status = s;
+    if (s != ANVIL_OK) snprintf(j->message, sizeof j->message, "%s", anvil_last_error());
+}
+
+/* Packs the slots to rebuild whose recipe is one Pack of a source — views included, read in
+ * place — outside the interpreter, and takes them out of `want`. They run in parallel, one
+ * reorder per thread and the largest first: packing is bound by memory traffic, and a single
+ * reorder split over threads keeps them far less busy (measured on mobilenet_v2: 1.8 against
+ * 2.3 ms for its 14 MB). */
+static anvil_status pack_direct(const anvil_engine *e, const anvil__tensor *sources,
+                                const anvil__tensor_view *views, bool *want,
+                                const anvil__tensor *res) {
+    const anvil__graph *w = e->weights;
+    pack_job *jobs = anvil__calloc((size_t)w->n_outputs + 1, sizeof *jobs);
+    if (!jobs) return ANVIL_STATUS_OUT_OF_MEMORY;
+    int32_t n = 0;
+    for (int32_t o = 0; o < w->n_outputs; o++) {
+        int32_t p = want[o] ? w->values[w->outputs[o]].producer : -1;
+        if (p < 0 || w->nodes[p].op != ANVIL_OP_Pack || w->nodes[p].n_inputs != 1) continue;
+        int32_t i = source_index(w, w->nodes[p].inputs[0]);
+        if (i < 0) continue;
+        int32_t k = n++; /* insertion by size, largest first */
+        for (; k > 0 && sources[jobs[k - 1].source].bytes < sources[i].bytes; k--)
+            jobs[k] = jobs[k - 1];
+        jobs[k] = (pack_job){.slot = o, .source = i};
+    }
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int32_t k = 0; k < n; k++) run_pack_job(e, sources, views, res, &jobs[k]);
+    anvil_status s = ANVIL_OK;
+    for (int32_t k = 0; k < n; k++) {
+        if (s == ANVIL_OK && jobs[k].status != ANVIL_OK)
+            s = anvil__error(jobs[k].status, "%s", jobs[k].message);
+        want[jobs[k].slot] = false;
+    }
+    anvil__free(jobs);
+    return s;
 }
 
 /* Marks, per slot, whether it must be rebuilt: a source it depends on changed, or the base
@@ -237,12 +342,18 @@ static anvil_status place_slots(const anvil_engine *e, anvil__weight_set *set,
 /* Runs the recipes of the slots to rebuild; host-memory backends got them written in place,
  * others get them copied from host results. */
 static anvil_status run_recipes(const anvil_engine *e, anvil__weight_set *set,
-                                const anvil__tensor *sources, const bool *rebuild,
-                                anvil__tensor *res) {
+                                const anvil__tensor *sources, const anvil__tensor_view *views,
+                                const bool *rebuild, anvil__tensor *res) {
     const anvil__backend *be = e->backend;
     const anvil__graph *w = e->weights;
-    anvil__interp_opts opts = {rebuild, be->host_memory};
-    anvil_status s = anvil__interp_run_ex(w, sources, res, &opts);
+    bool *want = anvil__malloc_array((size_t)w->n_outputs + 1, sizeof *want);
+    if (!want) return ANVIL_STATUS_OUT_OF_MEMORY;
+    memcpy(want, rebuild, (size_t)w->n_outputs * sizeof *want);
+    anvil__interp_opts opts = {want, be->host_memory};
+    anvil_status s = be->host_memory && be->pack_view ? pack_direct(e, sources, views, want, res)
+                                                    : ANVIL_OK;
+    if (s == ANVIL_OK) s = anvil__interp_run_ex(w, sources, res, &opts);
+    anvil__free(want);
     for (int32_t i = 0; !be->host_memory && i < w->n_outputs; i++) {
         if (s == ANVIL_OK && rebuild[i]) {
             if (res[i].bytes != set->slot_bytes[i])
@@ -257,8 +368,8 @@ static anvil_status run_recipes(const anvil_engine *e, anvil__weight_set *set,
 }
 
 anvil_status anvil__weights_build(const anvil_engine *e, const anvil__tensor *sources,
-                                  const anvil__weight_set *base, anvil__weight_set **out,
-                                  anvil__build_stats *stats) {
+                                  const anvil__tensor_view *views, const anvil__weight_set *base,
+                                  anvil__weight_set **out, anvil__build_stats *stats) {
     *out = NULL;
     anvil__build_stats local;
     if (!stats) stats = &local;
@@ -268,10 +379,10 @@ anvil_status anvil__weights_build(const anvil_engine *e, const anvil__tensor *so
     anvil__tensor *res = anvil__calloc((size_t)w->n_outputs + 1, sizeof *res);
     bool *rebuild = anvil__calloc((size_t)w->n_outputs + 1, sizeof *rebuild);
     anvil_status s = set && res && rebuild ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
-    if (s == ANVIL_OK) s = hash_sources(sources, w->n_inputs, set->source_hashes);
+    if (s == ANVIL_OK) s = hash_sources(sources, views, w->n_inputs, set->source_hashes);
     if (s == ANVIL_OK) s = mark_rebuild(e, set, base, rebuild, stats);
     if (s == ANVIL_OK) s = place_slots(e, set, base, rebuild, res);
-    if (s == ANVIL_OK) s = run_recipes(e, set, sources, rebuild, res);
+    if (s == ANVIL_OK) s = run_recipes(e, set, sources, views, rebuild, res);
     for (int32_t i = 0; s == ANVIL_OK && i < w->n_outputs; i++) {
         if (!rebuild[i]) continue;
         stats->slots_rebuilt++;
@@ -302,7 +413,7 @@ anvil_status anvil__weights_from_model(const anvil_engine *e, const anvil_model 
         src[i] = g->inits[g->values[v].init].t;
         if (!src[i].data) src[i].data = (void *)""; /* empty tensor */
     }
-    anvil_status s = anvil__weights_build(e, src, NULL, out, NULL);
+    anvil_status s = anvil__weights_build(e, src, NULL, NULL, out, NULL);
     anvil__free(src);
     return s;
 }

@@ -28,6 +28,17 @@ anvil_status anvil__tensor_shape(anvil__tensor *t, anvil_dtype dtype, int32_t ra
 /* Allocates data for a tensor whose dtype and shape are set (zero-filled). */
 anvil_status anvil__tensor_alloc(anvil__tensor *t);
 
+/* A tensor read in place from another one's memory: element (i_0, ..., i_r-1) is
+ * base[sum_d i_d * strides[d]] (strides in elements), times scale[i_0] when scale is set
+ * (f32 only). Name-map results (a checkpoint tensor transposed, or with a BatchNorm folded
+ * in) reach weight packing this way, so a refit does not write them out first. */
+typedef struct anvil__tensor_view {
+    const void *base;  /* NULL: not a view */
+    size_t base_bytes; /* the base tensor's bytes (what its content hash covers) */
+    int64_t strides[ANVIL_MAX_RANK];
+    float *scale;      /* one per index of dim 0 (owned by the view's maker), or NULL */
+} anvil__tensor_view;
+
 typedef enum anvil__attr_kind {
     ANVIL_ATTR_UNDEFINED = 0,
     ANVIL_ATTR_FLOAT = 1,

@@ -152,8 +152,9 @@ static void transpose_2d_u32(const void *in, void *out, size_t rows, size_t cols
         }
 }
 
-static anvil_status compute_transpose(const anvil_map_entry *e, const nm_sources *src,
-                                      anvil__tensor *out) {
+/* The result of a transpose entry: its dims, and the element stride of each in the source. */
+static anvil_status transpose_geometry(const anvil_map_entry *e, const nm_sources *src,
+                                       int64_t *dims, int64_t *stride) {
     const anvil__tensor *t = &src->t[0];
     int32_t r = e->rank;
     bool seen[ANVIL_MAX_RANK] = {false}, ok = r == t->rank && r >= 1 && r <= ANVIL_MAX_RANK;
@@ -166,8 +167,7 @@ static anvil_status compute_transpose(const anvil_map_entry *e, const nm_sources
                             "name map entry '%.200s' (transpose): perm of %d axes is not a "
                             "permutation of the %d axes of source '%.200s'", src->onnx, (int)r,
                             (int)t->rank, e->sources[0]);
-    int64_t dims[ANVIL_MAX_RANK], in_stride[ANVIL_MAX_RANK], stride[ANVIL_MAX_RANK];
-    int64_t acc = 1;
+    int64_t in_stride[ANVIL_MAX_RANK], acc = 1;
     for (int32_t i = r - 1; i >= 0; i--) {
         in_stride[i] = acc;
         acc *= t->dims[i];
@@ -176,7 +176,17 @@ static anvil_status compute_transpose(const anvil_map_entry *e, const nm_sources
         dims[i] = t->dims[e->perm[i]];
         stride[i] = in_stride[e->perm[i]];
     }
-    anvil_status s = alloc_out(out, t->dtype, r, dims, t->bytes);
+    return ANVIL_OK;
+}
+
+static anvil_status compute_transpose(const anvil_map_entry *e, const nm_sources *src,
+                                      anvil__tensor *out) {
+    const anvil__tensor *t = &src->t[0];
+    int32_t r = e->rank;
+    int64_t dims[ANVIL_MAX_RANK], stride[ANVIL_MAX_RANK];
+    anvil_status s = transpose_geometry(e, src, dims, stride);
+    if (s != ANVIL_OK) return s;
+    s = alloc_out(out, t->dtype, r, dims, t->bytes);
     if (s != ANVIL_OK || t->bytes == 0) return s;
     size_t es = anvil_dtype_size(t->dtype), n = t->bytes / es;
     if (r == 2 && e->perm[0] == 1 && es == 4) { /* the common case, a matrix: cache blocks */
@@ -306,11 +316,12 @@ static void fold_bias(const nm_sources *src, const double *s, anvil_dtype dt, si
     }
 }
 
-static anvil_status compute_fold(const anvil_map_entry *e, const nm_sources *src,
-                                 anvil__tensor *out) {
+/* Checks a fold entry's sources and computes its per-channel scale s (*scale, caller frees). */
+static anvil_status fold_scale(const anvil_map_entry *e, const nm_sources *src, double **scale) {
     bool weight = e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT;
     const anvil__tensor *first = weight ? &src->t[0] : &src->t[1];
     anvil_dtype dt = first->dtype;
+    *scale = NULL;
     if (!(isfinite(e->eps) && e->eps >= 0))
         return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
                             "name map entry '%.200s' (%s): eps %g is not a finite number >= 0",
@@ -321,13 +332,40 @@ static anvil_status compute_fold(const anvil_map_entry *e, const nm_sources *src
                             "output channels in dim 0", src->onnx, src->kind, e->sources[0]);
     int64_t n = first->rank >= 1 ? first->dims[0] : -1;
     anvil_status s = check_fold(e, src, weight ? 1 : 0, dt, n);
+    if (s == ANVIL_OK) s = bn_scale(src, e->eps, dt, (size_t)n, scale);
+    return s;
+}
+
+static anvil_status compute_fold(const anvil_map_entry *e, const nm_sources *src,
+                                 anvil__tensor *out) {
+    bool weight = e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT;
+    const anvil__tensor *first = weight ? &src->t[0] : &src->t[1];
     double *scale = NULL;
-    if (s == ANVIL_OK) s = bn_scale(src, e->eps, dt, (size_t)n, &scale);
-    if (s == ANVIL_OK) s = alloc_out(out, dt, first->rank, first->dims, first->bytes);
+    anvil_status s = fold_scale(e, src, &scale);
+    if (s == ANVIL_OK) s = alloc_out(out, first->dtype, first->rank, first->dims, first->bytes);
     if (s == ANVIL_OK && weight) fold_weight(first, scale, out);
-    if (s == ANVIL_OK && !weight) fold_bias(src, scale, dt, (size_t)n, out);
+    if (s == ANVIL_OK && !weight) fold_bias(src, scale, first->dtype, (size_t)first->dims[0], out);
     anvil__free(scale);
     return s;
+}
+
+/* Checks the entry's kind and source names, then finds and checks its sources. */
+static anvil_status entry_sources(const anvil_map_entry *e, anvil__lookup_fn lookup, void *user,
+                                  nm_sources *src) {
+    memset(src, 0, sizeof *src);
+    src->onnx = e->onnx ? e->onnx : "?";
+    src->kind = anvil__map_kind_name(e->kind);
+    if (!src->kind || e->n_sources != anvil__map_kind_sources(e->kind))
+        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
+                            "name map entry '%.200s': kind %d with %d source(s) is invalid",
+                            src->onnx, (int)e->kind, (int)e->n_sources);
+    for (int32_t i = 0; i < e->n_sources; i++)
+        if (e->sources[i] && !e->sources[i][0] &&
+            !(e->kind == ANVIL_MAP_CONV_BN_FOLD_BIAS && i == 0))
+            return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
+                                "name map entry '%.200s' (%s): source %d is empty", src->onnx,
+                                src->kind, (int)i);
+    return find_sources(e, lookup, user, src);
 }
 
 anvil_status anvil__name_map_compute(const anvil_map_entry *e, anvil__lookup_fn lookup, void *user,
@@ -336,20 +374,7 @@ anvil_status anvil__name_map_compute(const anvil_map_entry *e, anvil__lookup_fn 
         return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "name_map_compute: NULL argument");
     memset(out, 0, sizeof *out);
     nm_sources src;
-    memset(&src, 0, sizeof src);
-    src.onnx = e->onnx ? e->onnx : "?";
-    src.kind = anvil__map_kind_name(e->kind);
-    if (!src.kind || e->n_sources != anvil__map_kind_sources(e->kind))
-        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
-                            "name map entry '%.200s': kind %d with %d source(s) is invalid",
-                            src.onnx, (int)e->kind, (int)e->n_sources);
-    for (int32_t i = 0; i < e->n_sources; i++)
-        if (e->sources[i] && !e->sources[i][0] &&
-            !(e->kind == ANVIL_MAP_CONV_BN_FOLD_BIAS && i == 0))
-            return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
-                                "name map entry '%.200s' (%s): source %d is empty", src.onnx,
-                                src.kind, (int)i);
-    anvil_status s = find_sources(e, lookup, user, &src);
+    anvil_status s = entry_sources(e, lookup, user, &src);
     if (s == ANVIL_OK) {
         if (e->kind == ANVIL_MAP_IDENTITY) s = compute_identity(&src, out);
         else if (e->kind == ANVIL_MAP_TRANSPOSE) s = compute_transpose(e, &src, out);
@@ -360,4 +385,49 @@ anvil_status anvil__name_map_compute(const anvil_map_entry *e, anvil__lookup_fn 
         memset(out, 0, sizeof *out);
     }
     return s;
+}
+
+anvil_status anvil__name_map_view(const anvil_map_entry *e, anvil__lookup_fn lookup, void *user,
+                                  anvil__tensor *shape, anvil__tensor_view *view) {
+    if (!e || !lookup || !shape || !view)
+        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "name_map_view: NULL argument");
+    memset(shape, 0, sizeof *shape);
+    memset(view, 0, sizeof *view);
+    if (e->kind == ANVIL_MAP_CONV_BN_FOLD_BIAS)
+        return anvil__error(ANVIL_STATUS_UNSUPPORTED, "a fold's bias is computed, not viewed");
+    nm_sources src;
+    anvil_status s = entry_sources(e, lookup, user, &src);
+    if (s != ANVIL_OK) return s;
+    const anvil__tensor *t = &src.t[0];
+    if (e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && t->dtype != ANVIL_DTYPE_F32)
+        return anvil__error(ANVIL_STATUS_UNSUPPORTED, "only f32 folds are viewed");
+    *shape = *t;
+    int64_t acc = 1;
+    for (int32_t d = t->rank - 1; d >= 0; d--) { /* identity and fold: the source as it is */
+        view->strides[d] = acc;
+        acc *= t->dims[d];
+    }
+    if (e->kind == ANVIL_MAP_TRANSPOSE) {
+        shape->rank = e->rank;
+        s = transpose_geometry(e, &src, shape->dims, view->strides);
+    }
+    double *scale = NULL;
+    if (s == ANVIL_OK && e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT) {
+        s = fold_scale(e, &src, &scale);
+        size_t n = (size_t)t->dims[0];
+        view->scale = s == ANVIL_OK ? anvil__malloc_array(n ? n : 1, sizeof *view->scale) : NULL;
+        if (s == ANVIL_OK && !view->scale) s = ANVIL_STATUS_OUT_OF_MEMORY;
+        for (size_t i = 0; s == ANVIL_OK && i < n; i++) view->scale[i] = (float)scale[i];
+        anvil__free(scale);
+    }
+    if (s != ANVIL_OK) {
+        anvil__free(view->scale);
+        memset(view, 0, sizeof *view);
+        memset(shape, 0, sizeof *shape);
+        return s;
+    }
+    view->base = t->data ? t->data : (const void *)"";
+    view->base_bytes = t->bytes;
+    shape->data = (void *)view->base;
+    return ANVIL_OK;
 }

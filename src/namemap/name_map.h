@@ -26,6 +26,14 @@ typedef bool (*anvil__lookup_fn)(void *user, const char *name, anvil__tensor *ou
  * bit-identical to PyTorch's export folding; f16/bf16 through float, f64 in double. */
 anvil_status anvil__name_map_compute(const anvil_map_entry *e, anvil__lookup_fn lookup, void *user,
                                      anvil__tensor *out);
+/* The same result as a view of one checkpoint tensor, for packing it without writing it out:
+ * identity and transpose (strides into the source, any dtype) and the weight of an f32 conv
+ * BatchNorm fold (the source times scale[i_0], computed exactly as compute does). After the
+ * same checks as compute, *shape gets the result's dtype, shape and bytes (data: the source's),
+ * and *view its view (view->scale from anvil__malloc, caller frees). UNSUPPORTED for other
+ * kinds and dtypes: compute those. */
+anvil_status anvil__name_map_view(const anvil_map_entry *e, anvil__lookup_fn lookup, void *user,
+                                  anvil__tensor *shape, anvil__tensor_view *view);
 /* JSON text of the map (the same format as anvil_name_map_save), for engine files; *text from
  * anvil__malloc, NUL-terminated, *len bytes without the NUL. */
 anvil_status anvil__name_map_to_json(const anvil_name_map *map, char **text, size_t *len);

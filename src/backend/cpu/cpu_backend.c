@@ -366,6 +366,7 @@ static void cpu_init(void) {
         .kernel_scratch_bytes = cpu_kernel_scratch_bytes,
         .kernel_run = cpu_kernel_run,
         .reorder = anvil__cpu_reorder,
+        .pack_view = anvil__cpu_pack_view,
         .host_memory = true,
         .alloc = cpu_alloc,
         .free = cpu_free,

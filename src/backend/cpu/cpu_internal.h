@@ -122,6 +122,11 @@ anvil_status anvil__cpu_md_from_layout(const anvil__layout *l, const dnnl_memory
 void anvil__cpu_md_canonical(const dnnl_memory_desc_t *in, dnnl_memory_desc_t *out);
 anvil_status anvil__cpu_reorder(void *ctx, const anvil__tensor *shape, const anvil__layout *from,
                                 const void *src, const anvil__layout *to, void *dst);
+/* The backend's pack_view (see backend.h): a reorder from the view's strides, with oneDNN
+ * output scales over the md dims that index ONNX dim 0. */
+anvil_status anvil__cpu_pack_view(void *ctx, const anvil__tensor *shape, const int64_t *strides,
+                                  const void *src, const float *scale, const anvil__layout *to,
+                                  void *dst);
 anvil_status anvil__cpu_reorder_cache_init(anvil__cpu_ctx *c);
 dnnl_data_type_t anvil__cpu_dnnl_dtype(anvil_dtype dt); /* dnnl_data_type_undef if none */
 

@@ -21,6 +21,7 @@ _Static_assert(BLOB_SIZE <= ANVIL_LAYOUT_BLOB_MAX, "oneDNN md does not fit a lay
 
 typedef struct anvil__cpu_reorder_entry {
     dnnl_memory_desc_t from, to;
+    int scale_mask; /* output scales over these md dims, given at run time; 0: none */
     dnnl_primitive_t prim;
     size_t scratch;
 } reorder_entry;
@@ -306,11 +307,12 @@ static anvil_status check_side(const anvil__tensor *shape, const dnnl_memory_des
     return ANVIL_OK;
 }
 
-/* Finds or creates the reorder primitive from `a` to `b`, cached in the backend; *owned when
- * the cache is full and the caller must destroy it after use. */
+/* Finds or creates the reorder primitive from `a` to `b` (with run-time output scales over
+ * the md dims of scale_mask when it is not 0), cached in the backend; *owned when the cache
+ * is full and the caller must destroy it after use. */
 static anvil_status get_reorder(anvil__cpu_ctx *c, const dnnl_memory_desc_t *a,
-                                const dnnl_memory_desc_t *b, dnnl_primitive_t *prim,
-                                size_t *scratch, bool *owned) {
+                                const dnnl_memory_desc_t *b, int scale_mask,
+                                dnnl_primitive_t *prim, size_t *scratch, bool *owned) {
     dnnl_memory_desc_t ca, cb;
     *owned = false;
     anvil__cpu_md_canonical(a, &ca);
@@ -318,7 +320,8 @@ static anvil_status get_reorder(anvil__cpu_ctx *c, const dnnl_memory_desc_t *a,
     pthread_mutex_lock(&c->cache_lock);
     for (int32_t i = 0; i < c->cache_count; i++) {
         reorder_entry *e = &c->cache[i];
-        if (memcmp(&e->from, &ca, sizeof ca) == 0 && memcmp(&e->to, &cb, sizeof cb) == 0) {
+        if (e->scale_mask == scale_mask && memcmp(&e->from, &ca, sizeof ca) == 0 &&
+            memcmp(&e->to, &cb, sizeof cb) == 0) {
             *prim = e->prim;
             *scratch = e->scratch;
             pthread_mutex_unlock(&c->cache_lock);
@@ -330,9 +333,15 @@ static anvil_status get_reorder(anvil__cpu_ctx *c, const dnnl_memory_desc_t *a,
     dnnl_primitive_desc_t pd = NULL;
     anvil_status s = anvil__cpu_attr(NULL, &attr);
     if (s != ANVIL_OK) return s;
-    dnnl_status_t st =
-        dnnl_reorder_primitive_desc_create(&pd, &ca, c->engine, &cb, c->engine, attr);
+    const float runtime = DNNL_RUNTIME_F32_VAL;
+    dnnl_status_t st = scale_mask ? dnnl_primitive_attr_set_output_scales(attr, 1, scale_mask,
+                                                                          &runtime)
+                                  : dnnl_success;
+    if (st == dnnl_success)
+        st = dnnl_reorder_primitive_desc_create(&pd, &ca, c->engine, &cb, c->engine, attr);
     dnnl_primitive_attr_destroy(attr);
+    if (st == dnnl_unimplemented && scale_mask)
+        return anvil__error(ANVIL_STATUS_UNSUPPORTED, "oneDNN has no scaled reorder here");
     if (st != dnnl_success) return anvil__cpu_dnnl_error(st, "reorder between layouts");
     const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     *scratch = smd ? dnnl_memory_desc_get_size(smd) : 0;
@@ -341,7 +350,7 @@ static anvil_status get_reorder(anvil__cpu_ctx *c, const dnnl_memory_desc_t *a,
     if (st != dnnl_success) return anvil__cpu_dnnl_error(st, "reorder primitive");
     pthread_mutex_lock(&c->cache_lock);
     if (c->cache_count < CACHE_CAP) { /* a full cache just stops caching */
-        c->cache[c->cache_count++] = (reorder_entry){ca, cb, *prim, *scratch};
+        c->cache[c->cache_count++] = (reorder_entry){ca, cb, scale_mask, *prim, *scratch};
         pthread_mutex_unlock(&c->cache_lock);
         return ANVIL_OK;
     }
@@ -350,36 +359,54 @@ static anvil_status get_reorder(anvil__cpu_ctx *c, const dnnl_memory_desc_t *a,
     return ANVIL_OK;
 }
 
+/* The scales argument of a scaled reorder: n f32 values. */
+static dnnl_status_t scales_memory(anvil__cpu_ctx *c, const float *scale, int64_t n,
+                                   dnnl_memory_t *out) {
+    dnnl_memory_desc_t md;
+    dnnl_dims_t dims = {n};
+    dnnl_status_t st = dnnl_memory_desc_init_by_tag(&md, 1, dims, dnnl_f32, dnnl_a);
+    return st == dnnl_success ? dnnl_memory_create(out, &md, c->engine, (void *)scale) : st;
+}
+
+/* Runs the reorder from `a` to `b`; with scale_mask, each element is multiplied by its entry
+ * of `scale` (n_scales values over the masked md dims). */
 static anvil_status run_reorder(anvil__cpu_ctx *c, const dnnl_memory_desc_t *a, const void *src,
-                                const dnnl_memory_desc_t *b, void *dst) {
+                                const dnnl_memory_desc_t *b, void *dst, int scale_mask,
+                                const float *scale, int64_t n_scales) {
     dnnl_primitive_t prim = NULL;
     size_t scratch = 0;
     bool owned = false;
-    anvil_status s = get_reorder(c, a, b, &prim, &scratch, &owned);
+    anvil_status s = get_reorder(c, a, b, scale_mask, &prim, &scratch, &owned);
     if (s != ANVIL_OK) return s;
     dnnl_stream_t stream = NULL;
-    dnnl_memory_t m[3] = {NULL, NULL, NULL};
+    dnnl_memory_t m[4] = {NULL, NULL, NULL, NULL};
     void *pad = scratch ? anvil__malloc(scratch) : NULL;
     dnnl_status_t st = dnnl_success;
     s = anvil__cpu_stream(c, &stream);
     if (s == ANVIL_OK && scratch && !pad) s = ANVIL_STATUS_OUT_OF_MEMORY;
     if (s == ANVIL_OK) {
+        dnnl_exec_arg_t ea[4];
+        int n = 0;
         st = dnnl_memory_create(&m[0], a, c->engine, (void *)src);
+        ea[n++] = (dnnl_exec_arg_t){DNNL_ARG_FROM, m[0]};
         if (st == dnnl_success) st = dnnl_memory_create(&m[1], b, c->engine, dst);
-        const dnnl_memory_desc_t *smd = NULL;
+        ea[n++] = (dnnl_exec_arg_t){DNNL_ARG_TO, m[1]};
         if (st == dnnl_success && scratch) {
             const_dnnl_primitive_desc_t pd = NULL;
             dnnl_primitive_get_primitive_desc(prim, &pd);
-            smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+            const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
             st = dnnl_memory_create(&m[2], smd, c->engine, pad);
+            ea[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, m[2]};
         }
-        dnnl_exec_arg_t ea[3] = {
-            {DNNL_ARG_FROM, m[0]}, {DNNL_ARG_TO, m[1]}, {DNNL_ARG_SCRATCHPAD, m[2]}};
-        if (st == dnnl_success) st = dnnl_primitive_execute(prim, stream, scratch ? 3 : 2, ea);
+        if (st == dnnl_success && scale_mask) {
+            st = scales_memory(c, scale, n_scales, &m[3]);
+            ea[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_OUTPUT_SCALES, m[3]};
+        }
+        if (st == dnnl_success) st = dnnl_primitive_execute(prim, stream, n, ea);
         if (st == dnnl_success) st = dnnl_stream_wait(stream);
         if (st != dnnl_success) s = anvil__cpu_dnnl_error(st, "reorder");
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (m[i]) dnnl_memory_destroy(m[i]);
     anvil__free(pad);
     if (owned) dnnl_primitive_destroy(prim);
@@ -417,7 +444,71 @@ anvil_status anvil__cpu_reorder(void *ctx, const anvil__tensor *shape, const anv
     }
     if (s == ANVIL_OK) s = check_side(shape, &a, from, "source");
     if (s == ANVIL_OK) s = check_side(shape, &b, to, "destination");
-    if (s == ANVIL_OK) s = run_reorder(c, &a, src, &b, dst);
+    if (s == ANVIL_OK) s = run_reorder(c, &a, src, &b, dst, 0, NULL, 0);
+    return s;
+}
+
+/* Rewrites the strides of `md`, the dense plain md of `shape` (its dims possibly a split or
+ * permutation of the ONNX dims), for a source whose ONNX element (i_0, ...) lies at
+ * sum_d i_d * view[d]; *mask gets the md dims that index ONNX dim 0, which must enumerate it
+ * in row-major order for oneDNN's per-dimension scales. UNSUPPORTED when an md dim does not
+ * map onto a single ONNX dim. */
+static anvil_status view_md(const anvil__tensor *shape, const int64_t *view,
+                            dnnl_memory_desc_t *md, int *mask) {
+    int64_t dense[ANVIL_MAX_RANK], expect = 1;
+    anvil__strides(shape->rank, shape->dims, dense);
+    int64_t *strides = md->format_desc.blocking.strides;
+    int64_t dim0_step[DNNL_MAX_NDIMS];
+    *mask = 0;
+    for (int k = 0; k < md->ndims; k++) {
+        if (md->dims[k] == 1) continue; /* its stride never moves */
+        int32_t d = -1;
+        for (int32_t j = 0; j < shape->rank && d < 0; j++)
+            if (shape->dims[j] > 1 && strides[k] >= dense[j] &&
+                strides[k] < dense[j] * shape->dims[j] && strides[k] % dense[j] == 0)
+                d = j;
+        if (d < 0) return anvil__error(ANVIL_STATUS_UNSUPPORTED, "layout splits dims unevenly");
+        int64_t step = strides[k] / dense[d];
+        if (d == 0) {
+            *mask |= 1 << k;
+            dim0_step[k] = step;
+        }
+        strides[k] = step * view[d];
+    }
+    for (int k = md->ndims - 1; k >= 0; k--) { /* scales index the masked dims row-major */
+        if (!(*mask & (1 << k))) continue;
+        if (dim0_step[k] != expect)
+            return anvil__error(ANVIL_STATUS_UNSUPPORTED, "layout reorders output channels");
+        expect *= md->dims[k];
+    }
+    return ANVIL_OK;
+}
+
+anvil_status anvil__cpu_pack_view(void *ctx, const anvil__tensor *shape, const int64_t *strides,
+                                  const void *src, const float *scale, const anvil__layout *to,
+                                  void *dst) {
+    anvil__cpu_ctx *c = ctx;
+    if (!shape || !src || !to || !dst)
+        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "pack_view: NULL argument");
+    if (shape->rank < 1 || anvil__tensor_numel(shape) <= 0 ||
+        (scale && shape->dtype != ANVIL_DTYPE_F32))
+        return anvil__error(ANVIL_STATUS_UNSUPPORTED, "pack_view of this tensor");
+    int64_t dense[ANVIL_MAX_RANK];
+    anvil__strides(shape->rank, shape->dims, dense);
+    dnnl_memory_desc_t a, b;
+    uint8_t pa[DNNL_MAX_NDIMS], pb[DNNL_MAX_NDIMS];
+    const anvil__layout plain = {0};
+    anvil_status s = side_md(shape, to, NULL, NULL, &b, pb);
+    if (s == ANVIL_OK && to->kind == ANVIL_LAYOUT_PLAIN) a = b; /* both dense, ONNX order */
+    else if (s == ANVIL_OK) s = side_md(shape, &plain, &b, pb, &a, pa);
+    if (s == ANVIL_OK) s = check_side(shape, &a, &plain, "source");
+    if (s == ANVIL_OK) s = check_side(shape, &b, to, "destination");
+    int mask = 0;
+    if (s == ANVIL_OK) s = view_md(shape, strides ? strides : dense, &a, &mask);
+    if (s == ANVIL_OK && scale && !mask) /* one output channel: mask 0 would mean no scales */
+        s = anvil__error(ANVIL_STATUS_UNSUPPORTED, "pack_view of one scaled channel");
+    if (s == ANVIL_OK) s = run_reorder(c, &a, src, &b, dst, scale ? mask : 0, scale,
+                                       shape->dims[0]);
     return s;
 }
 

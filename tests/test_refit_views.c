@@ -1,0 +1,143 @@
+/* test_refit_views.c — packing that reads its weight in place: a BatchNorm fold recorded as a
+ * Pack with scales (no product written), and name-map results (transposes, folds) left as
+ * views of the checkpoint tensors. Each must give the bytes of the dense path exactly, and a
+ * layout the backend cannot read a view into must fall back to a dense copy. */
+#include "refit_helpers.h"
+
+#include "backend/backend.h"
+#include "namemap/name_map.h"
+
+/* Fills a tensor's f32 data with a deterministic pattern in [-1, 1). */
+static void fill(float *p, size_t n, uint32_t seed) {
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        p[i] = (float)(seed >> 8) / (float)(1u << 23) - 1.0f;
+    }
+}
+
+/* mobilenet_v2_bn's folds become scaled Packs; for each, packing with scales equals packing the
+ * products (the dense copy path), byte for byte, on random weights and scales. */
+static void test_scaled_packs_exact(void) {
+    anvil_model *m = load("mobilenet_v2_bn", "v1.onnx");
+    anvil_engine *e = m ? compile(m) : NULL;
+    if (!e) return;
+    const anvil__graph *w = e->weights;
+    const anvil__backend *be = e->backend;
+    int scaled = 0, differ = 0;
+    for (int32_t n = 0; n < w->n_nodes; n++) {
+        const anvil__node *node = &w->nodes[n];
+        if (node->op != ANVIL_OP_Pack || node->n_inputs != 2) continue;
+        scaled++;
+        const anvil__value *x = &w->values[node->inputs[0]];
+        anvil__tensor t;
+        CHECK_OK(anvil__tensor_shape(&t, x->dtype, x->rank, x->dims));
+        anvil__layout to;
+        CHECK_OK(anvil__pack_node_layout(node, &to));
+        float *data = malloc(t.bytes), *scale = malloc((size_t)t.dims[0] * sizeof *scale);
+        unsigned char *a = malloc(to.bytes), *b = malloc(to.bytes);
+        if (!data || !scale || !a || !b) abort();
+        fill(data, t.bytes / 4, (uint32_t)n);
+        fill(scale, (size_t)t.dims[0], (uint32_t)n + 7u);
+        t.data = data;
+        anvil__tensor_view v = {data, t.bytes, {0}, scale};
+        anvil__strides(t.rank, t.dims, v.strides);
+        memset(a, 0, to.bytes);
+        memset(b, 0, to.bytes);
+        CHECK_OK(be->pack_view(be->ctx, &t, v.strides, data, scale, &to, a));
+        CHECK_OK(anvil__pack_dense_copy(be, &t, &v, &to, b));
+        differ += memcmp(a, b, to.bytes) != 0;
+        free(data);
+        free(scale);
+        free(a);
+        free(b);
+    }
+    CHECK_EQ(scaled, 52); /* every conv of the model has its BatchNorm folded */
+    CHECK_EQ(differ, 0);
+    anvil_engine_destroy(e);
+    anvil_model_destroy(m);
+}
+
+/* A transposed view packs to the bytes of its transposed copy; one scaled channel (which
+ * oneDNN's scales cannot express) is refused as UNSUPPORTED, the caller's cue to copy. */
+static void test_backend_views(void) {
+    const anvil__backend *be = NULL;
+    CHECK_OK(anvil__backend_get(ANVIL_BACKEND_CPU, &be));
+    if (!be || !be->pack_view) return;
+    anvil__tensor t;
+    int64_t dims[2] = {96, 40};
+    CHECK_OK(anvil__tensor_shape(&t, ANVIL_DTYPE_F32, 2, dims));
+    float *base = malloc(t.bytes), *dense = malloc(t.bytes), *out1 = malloc(t.bytes),
+          *out2 = malloc(t.bytes), one = 2.0f;
+    if (!base || !dense || !out1 || !out2) abort();
+    fill(base, 96 * 40, 3); /* base is the [40, 96] matrix whose transpose t is */
+    for (int r = 0; r < 96; r++)
+        for (int c = 0; c < 40; c++) dense[r * 40 + c] = base[c * 96 + r];
+    anvil__layout plain = {0};
+    plain.bytes = t.bytes;
+    int64_t strides[2] = {1, 96};
+    CHECK_OK(be->pack_view(be->ctx, &t, strides, base, NULL, &plain, out1));
+    CHECK(memcmp(out1, dense, t.bytes) == 0);
+    int64_t dims1[2] = {1, 40};
+    anvil__tensor row;
+    CHECK_OK(anvil__tensor_shape(&row, ANVIL_DTYPE_F32, 2, dims1));
+    int64_t row_strides[2] = {40, 1};
+    anvil__layout plain_row = {0};
+    plain_row.bytes = row.bytes;
+    CHECK_STATUS(be->pack_view(be->ctx, &row, row_strides, base, &one, &plain_row, out2),
+                 ANVIL_STATUS_UNSUPPORTED);
+    anvil__tensor_view v = {base, row.bytes, {40, 1}, &one};
+    CHECK_OK(anvil__pack_dense_copy(be, &row, &v, &plain_row, out2));
+    for (int c = 0; c < 40; c++) CHECK(out2[c] == base[c] * 2.0f);
+    free(base);
+    free(dense);
+    free(out1);
+    free(out2);
+}
+
+/* A refit from a state dict through the map packs views (default options) and dense copies
+ * (check_finite reads dense tensors): the same slot bytes either way, for BatchNorm folds
+ * (mobilenet_v2) and transposes (transformer_enc); the second refit from the same checkpoint
+ * changes nothing. */
+static void check_views_match_dense(const char *model) {
+    char path[1024];
+    anvil_model *m = load(model, "v1.onnx");
+    anvil_engine *a = m ? compile(m) : NULL, *b = m ? compile(m) : NULL;
+    anvil_safetensors *v1 = NULL, *v2 = NULL;
+    snprintf(path, sizeof path, "%s/models/%s/v1.safetensors", ANVIL_SHARED_DIR, model);
+    CHECK_OK(anvil_safetensors_open(path, &v1));
+    snprintf(path, sizeof path, "%s/models/%s/v2.safetensors", ANVIL_SHARED_DIR, model);
+    CHECK_OK(anvil_safetensors_open(path, &v2));
+    anvil_name_map *map = NULL;
+    if (m && v1) CHECK_OK(anvil_name_map_build(m, v1, NULL, &map));
+    if (!a || !b || !v2 || !map) goto done;
+    anvil_refit_source src = {.kind = ANVIL_REFIT_FROM_SAFETENSORS, .safetensors = v2};
+    anvil_refit_options o = anvil_refit_options_default();
+    o.in_place = 1;
+    o.name_map = map;
+    anvil_refit_report r;
+    anvil_engine *out = NULL;
+    CHECK_OK(anvil_engine_refit(a, &src, &o, &out, &r));
+    CHECK(r.sources_mapped > 0);
+    o.check_finite = 1;
+    CHECK_OK(anvil_engine_refit(b, &src, &o, &out, NULL));
+    check_same_slots(a, b);
+    o.check_finite = 0;
+    CHECK_OK(anvil_engine_refit(a, &src, &o, &out, &r));
+    CHECK_EQ(r.sources_changed, 0);
+    CHECK_EQ(r.bytes_packed, 0);
+done:
+    anvil_name_map_destroy(map);
+    anvil_safetensors_close(v1);
+    anvil_safetensors_close(v2);
+    anvil_engine_destroy(a);
+    anvil_engine_destroy(b);
+    anvil_model_destroy(m);
+}
+
+int main(void) {
+    test_backend_views();
+    test_scaled_packs_exact();
+    check_views_match_dense("mobilenet_v2");
+    check_views_match_dense("transformer_enc");
+    return check_exit();
+}
