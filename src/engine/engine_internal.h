@@ -44,6 +44,10 @@ anvil_status anvil__pack_node_layout(const anvil__node *n, anvil__layout *out);
 anvil_status anvil__pack_dense_copy(const anvil__backend *be, const anvil__tensor *shape,
                                     const anvil__tensor_view *v, const anvil__layout *to,
                                     void *dst);
+/* Packs the view through the backend's pack_view, else (UNSUPPORTED) a dense copy. */
+anvil_status anvil__pack_view_or_copy(const anvil__backend *be, const anvil__tensor *shape,
+                                      const anvil__tensor_view *v, const anvil__layout *to,
+                                      void *dst);
 
 /* Runs the engine on a given weight set (a refit verifies a staged set before it is swapped
  * in). Inputs as for anvil_engine_run. */

@@ -50,6 +50,15 @@ anvil_status anvil__pack_dense_copy(const anvil__backend *be, const anvil__tenso
     return s;
 }
 
+anvil_status anvil__pack_view_or_copy(const anvil__backend *be, const anvil__tensor *shape,
+                                      const anvil__tensor_view *v, const anvil__layout *to,
+                                      void *dst) {
+    anvil_status s = be->pack_view ? be->pack_view(be->ctx, shape, v->strides, v->base, v->scale,
+                                                   to, dst)
+                                   : ANVIL_STATUS_UNSUPPORTED;
+    return s == ANVIL_STATUS_UNSUPPORTED ? anvil__pack_dense_copy(be, shape, v, to, dst) : s;
+}
+
 anvil_status anvil__op_pack_validate(const anvil__node *node, int64_t opset) {
     anvil_status s = anvil__attr_require(node, "backend", ANVIL_ATTR_INT);
     if (s == ANVIL_OK) s = anvil__attr_require(node, "layout", ANVIL_ATTR_STRING);
@@ -94,12 +103,7 @@ anvil_status anvil__op_pack_run(anvil__op_ctx *ctx) {
     if (ctx->n_inputs < 2 || !ctx->inputs[1])
         return be->reorder(be->ctx, w, &from, w->data, &to, ctx->outputs[0]->data);
     if ((s = check_scale(ctx)) != ANVIL_OK) return s;
-    const float *scale = ctx->inputs[1]->data;
-    s = be->pack_view ? be->pack_view(be->ctx, w, NULL, w->data, scale, &to, ctx->outputs[0]->data)
-                      : ANVIL_STATUS_UNSUPPORTED;
-    if (s != ANVIL_STATUS_UNSUPPORTED) return s;
-    /* The backend cannot scale while packing this layout: multiply, then pack. */
-    anvil__tensor_view dense = {w->data, w->bytes, {0}, (float *)scale};
-    anvil__strides(w->rank, w->dims, dense.strides);
-    return anvil__pack_dense_copy(be, w, &dense, &to, ctx->outputs[0]->data);
+    anvil__tensor_view v = {w->data, w->bytes, {0}, ctx->inputs[1]->data};
+    anvil__strides(w->rank, w->dims, v.strides);
+    return anvil__pack_view_or_copy(be, w, &v, &to, ctx->outputs[0]->data);
 }

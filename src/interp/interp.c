@@ -309,6 +309,15 @@ static anvil_status run_graph(const anvil__graph *g, const anvil__interp_env *pa
         (into && !env.target))
         goto done;
     compute_last_use(g, last_use);
+    int32_t n_keep = opts && opts->keep ? opts->n_keep : 0;
+    for (int32_t k = 0; k < n_keep; k++) { /* kept values live to the end, and are needed */
+        if (opts->keep[k] < 0 || opts->keep[k] >= g->n_values) {
+            s = anvil__error(ANVIL_STATUS_INTERNAL, "kept value %d out of range", (int)opts->keep[k]);
+            goto done;
+        }
+        last_use[opts->keep[k]] = g->n_nodes;
+        needed_value[opts->keep[k]] = true;
+    }
     mark_needed(g, want, needed_value, needed_node);
     for (int32_t o = 0; into && o < g->n_outputs; o++) {
         int32_t v = g->outputs[o];
@@ -338,6 +347,15 @@ static anvil_status run_graph(const anvil__graph *g, const anvil__interp_env *pa
             continue;
         }
         s = take_output(&env, o, into, &outputs[o]);
+    }
+    for (int32_t k = 0; s == ANVIL_OK && k < n_keep; k++) {
+        const anvil__tensor *t = &env.vals[opts->keep[k]];
+        if (!t->data || t->bytes != opts->kept[k].bytes)
+            s = anvil__error(ANVIL_STATUS_INTERNAL, "kept value '%s': %zu bytes, expected %zu",
+                             g->values[opts->keep[k]].name, t->data ? t->bytes : 0,
+                             opts->kept[k].bytes);
+        else if (t->bytes)
+            memcpy(opts->kept[k].data, t->data, t->bytes);
     }
     if (s != ANVIL_OK && outputs && !into)
         for (int32_t o = 0; o < g->n_outputs; o++) {

@@ -22,10 +22,15 @@ anvil_status anvil__interp_run(const anvil__graph *g, const anvil__interp_env *p
  *   into: outputs[o].data of every wanted output is caller memory of exactly the output's
  *         byte count, holding anything: the value is written there (by its own kernel when
  *         it can — zeroed first unless the kernel writes every element — else copied) and
- *         stays the caller's, also on failure. */
+ *         stays the caller's, also on failure.
+ *   keep: n_keep more values of g (not outputs) to hand back: computed like wanted outputs
+ *         and copied into kept[k].data, caller memory of exactly their byte count. */
 typedef struct anvil__interp_opts {
     const bool *want;
     bool into;
+    const int32_t *keep;
+    int32_t n_keep;
+    anvil__tensor *kept;
 } anvil__interp_opts;
 anvil_status anvil__interp_run_ex(const anvil__graph *g, const anvil__tensor *inputs,
                                   anvil__tensor *outputs, const anvil__interp_opts *opts);
