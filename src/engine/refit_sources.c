@@ -266,7 +266,7 @@ static anvil_status find_all(const anvil_engine *e, const anvil_refit_source *sr
             anvil__name_list_add(&p->missing, name, NULL);
         }
     }
-    compute_mapped(src, jobs, n, out);
+    if (n) compute_mapped(src, jobs, n, out); /* an empty parallel region still wakes threads */
     anvil_status s = ANVIL_OK;
     for (int32_t k = 0; k < n && s == ANVIL_OK; k++) {
         const char *name = w->values[w->inputs[jobs[k].input]].name;

@@ -186,25 +186,29 @@ void anvil__weights_viewable(const anvil_engine *e, bool *viewable) {
     bool ok = be->host_memory && be->pack_view;
     for (int32_t n = 0; ok && n < w->n_nodes; n++)
         for (int32_t a = 0; a < w->nodes[n].n_attrs; a++) ok &= w->nodes[n].attrs[a].g == NULL;
-    for (int32_t i = 0; i < w->n_inputs; i++) {
-        int32_t v = w->inputs[i];
-        bool packed = false, other = !ok;
-        for (int32_t o = 0; o < w->n_outputs && !other; o++)
-            other = w->outputs[o] == v && anvil__slot_stored(e, o);
-        for (int32_t n = 0; n < w->n_nodes && !other; n++) {
-            const anvil__node *node = &w->nodes[n];
-            bool reads = false;
-            for (int32_t k = 0; k < node->n_inputs; k++) reads |= node->inputs[k] == v;
-            if (!reads) continue;
-            int32_t slot = -1;
-            for (int32_t o = 0; o < w->n_outputs && slot < 0; o++)
-                if (w->outputs[o] == node->outputs[0]) slot = o;
-            other = node->op != ANVIL_OP_Pack || node->n_inputs != 1 || slot < 0 ||
-                    !anvil__slot_stored(e, slot);
-            packed = true;
-        }
-        viewable[i] = packed && !other;
+    bool *stored = anvil__calloc((size_t)w->n_values + 1, sizeof *stored);
+    bool *packed = anvil__calloc((size_t)w->n_values + 1, sizeof *packed);
+    bool *other = anvil__calloc((size_t)w->n_values + 1, sizeof *other);
+    ok &= stored && packed && other; /* without memory: no views, which is always correct */
+    for (int32_t o = 0; ok && o < w->n_outputs; o++) {
+        stored[w->outputs[o]] |= anvil__slot_stored(e, o);
+        other[w->outputs[o]] |= anvil__slot_stored(e, o); /* a source kept as a slot itself */
     }
+    for (int32_t n = 0; ok && n < w->n_nodes; n++) {
+        const anvil__node *node = &w->nodes[n];
+        bool pack = node->op == ANVIL_OP_Pack && node->n_inputs == 1 && node->n_outputs == 1 &&
+                    node->outputs[0] >= 0 && stored[node->outputs[0]];
+        for (int32_t k = 0; k < node->n_inputs; k++) {
+            if (node->inputs[k] < 0) continue;
+            packed[node->inputs[k]] |= pack;
+            other[node->inputs[k]] |= !pack;
+        }
+    }
+    for (int32_t i = 0; i < w->n_inputs; i++)
+        viewable[i] = ok && packed[w->inputs[i]] && !other[w->inputs[i]];
+    anvil__free(stored);
+    anvil__free(packed);
+    anvil__free(other);
 }
 
 /* Which source weight-graph value v is, -1 if none. */
