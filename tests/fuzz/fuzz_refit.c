@@ -1,7 +1,9 @@
 /*
  * fuzz_refit.c — libFuzzer target for the refit path: each input is a safetensors image that,
  * once it parses, refits a small compiled model (Conv + BatchNormalization (folded) + Relu +
- * Flatten + Gemm + Add) in place or as a copy, with check_finite and verify on some inputs.
+ * Flatten + Gemm + Add) in place or as a copy, with check_finite, verify or a name map on some
+ * inputs (most use the map: it takes fc.weight transposed from "fc.weight_t" — packed through a view — and
+ * conv.weight from "conv.w").
  * A failed refit must leave the engine giving bit-identical outputs; a successful one is
  * undone from the original weights, which must give the original outputs again exactly.
  * Seeds: tests/fuzz/corpus_refit (ANVIL_FUZZ_REFIT_WRITE_CORPUS=DIR ./fuzz_refit writes them).
@@ -44,6 +46,7 @@ static const weight WEIGHTS[N_WEIGHTS] = {
 typedef struct state {
     anvil_engine *engine;
     anvil_context *ctx;
+    anvil_name_map *map;
     anvil_tensor input;
     float x[2 * 6 * 6];
     float *values[N_WEIGHTS];  /* the weights the engine was compiled with */
@@ -53,8 +56,8 @@ typedef struct state {
     uint8_t *baseline;         /* output 0 with those weights */
     size_t baseline_bytes;
     /* outcomes (ANVIL_FUZZ_REFIT_STATS=1 prints them at exit): not a safetensors image,
-     * refit failed, refit in place, refit as a copy, refit with verify */
-    unsigned long unparsed, failed, in_place, copied, verified;
+     * refit failed, refit in place, refit as a copy, refit with verify, through the map */
+    unsigned long unparsed, failed, in_place, copied, verified, mapped;
 } state;
 
 /* The only state of the target, set once by LLVMFuzzerInitialize. */
@@ -256,6 +259,13 @@ static void write_corpus(const char *dir) {
     t[0].data = other;
     seed(dir, "nan", t, N_WEIGHTS);
     memcpy(t, S.tensors, sizeof S.tensors);
+    float transposed[108 * 4];
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 108; c++) transposed[c * 4 + r] = S.values[6][r * 108 + c] * 0.5f;
+    t[6].name = "fc.weight_t", t[6].dims[0] = 108, t[6].dims[1] = 4, t[6].data = transposed;
+    t[0].name = "conv.w";
+    seed(dir, "mapped", t, N_WEIGHTS); /* needs the map: fc.weight transposed, conv renamed */
+    memcpy(t, S.tensors, sizeof S.tensors);
     int64_t unused = 7;
     t[N_WEIGHTS] = (anvil_tensor){"num_batches_tracked", ANVIL_DTYPE_I64, 0, {0}, &unused, 8};
     seed(dir, "extra_tensor", t, N_WEIGHTS + 1);
@@ -280,8 +290,8 @@ static void expect_baseline(const char *when) {
 
 static void print_stats(void) {
     fprintf(stderr, "fuzz_refit: %lu inputs not safetensors, %lu refits failed, %lu in place, "
-            "%lu as a copy; %lu with verify\n", S.unparsed, S.failed, S.in_place, S.copied,
-            S.verified);
+            "%lu as a copy; %lu with verify, %lu through the name map\n", S.unparsed, S.failed,
+            S.in_place, S.copied, S.verified, S.mapped);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
@@ -311,6 +321,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     memcpy(S.baseline, y->data, y->bytes);
     anvil_tensor_list_destroy(out);
     image_of(S.tensors, N_WEIGHTS, &S.original, &S.original_size);
+    static const char map[] =
+        "{\"format\": \"anvil-name-map\", \"version\": 1, \"initializers\": ["
+        "{\"onnx\": \"fc.weight\", \"kind\": \"transpose\", \"sources\": [\"fc.weight_t\"], "
+        "\"perm\": [1, 0]}, "
+        "{\"onnx\": \"conv.weight\", \"kind\": \"identity\", \"sources\": [\"conv.w\"]}]}";
+    if (anvil_name_map_load_memory(map, sizeof map - 1, &S.map) != ANVIL_OK)
+        die("name map: %s", anvil_last_error());
     const char *stats = getenv("ANVIL_FUZZ_REFIT_STATS");
     if (stats && *stats == '1') atexit(print_stats);
     return 0;
@@ -346,11 +363,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     o.in_place = (int32_t)(flags & 1);
     o.check_finite = (int32_t)((flags >> 1) & 1);
     if (flags & 4) o.verify_inputs = &S.input, o.n_verify_inputs = 1;
+    if (!(flags & 8)) o.name_map = S.map; /* names the image has are taken first */
     anvil_engine *out = NULL;
     anvil_refit_report report;
     anvil__error_clear();
     anvil_status s = anvil_engine_refit(S.engine, &src, &o, &out, &report);
     S.verified += o.n_verify_inputs > 0 && s == ANVIL_OK;
+    S.mapped += s == ANVIL_OK && report.sources_mapped > 0;
     if (s != ANVIL_OK) {
         S.failed++;
         if (out || anvil_last_error()[0] == '\0') die("failed refit: output set or no message");
