@@ -249,6 +249,16 @@ static void run_pack_job(const anvil_engine *e, const anvil__tensor *sources,
     if (s != ANVIL_OK) snprintf(j->message, sizeof j->message, "%s", anvil_last_error());
 }
 
+/* Whether declared value sv holds one f32 scale per index of f32 source t's dim 0 (engine
+ * files are untrusted: the scales are read as t->dims[0] floats). */
+static bool scales_fit(const anvil__value *sv, const anvil__tensor *t) {
+    int64_t n = 1;
+    for (int32_t d = 0; d < sv->rank && n >= 0; d++)
+        n = sv->dims[d] < 0 || !anvil__mul_i64(n, sv->dims[d], &n) ? -1 : n;
+    return t->dtype == ANVIL_DTYPE_F32 && t->rank >= 1 && sv->dtype == ANVIL_DTYPE_F32 &&
+           sv->rank >= 1 && sv->rank <= ANVIL_MAX_RANK && n == t->dims[0];
+}
+
 /* The slots to rebuild whose recipe is one Pack of a source, the weight read in place (a view
  * included), largest first. A Pack with scales (a folded BatchNorm) adds its scale value to
  * `keep` (once), for the interpreter to hand back. */
@@ -263,9 +273,7 @@ static int32_t find_pack_jobs(const anvil_engine *e, const anvil__tensor *source
         const anvil__node *node = &w->nodes[p];
         int32_t i = source_index(w, node->inputs[0]), scale = -1;
         const anvil__value *sv = node->n_inputs == 2 ? &w->values[node->inputs[1]] : NULL;
-        if (i < 0 || (sv && (sources[i].dtype != ANVIL_DTYPE_F32 || sources[i].rank < 1 ||
-                             sv->dtype != ANVIL_DTYPE_F32 || sv->rank < 1 ||
-                             sv->dims[0] != sources[i].dims[0])))
+        if (i < 0 || (sv && !scales_fit(sv, &sources[i])))
             continue; /* the interpreter's Pack checks and reports these */
         if (sv) {
             for (int32_t k = 0; k < *n_keep && scale < 0; k++)
