@@ -134,7 +134,35 @@ done:
     anvil_model_destroy(m);
 }
 
+/* Declared shapes in the weight graph come from engine files, which are untrusted: a scale
+ * value declared with no elements must not be read as C floats. The parallel packing skips
+ * such a Pack and the interpreter's Pack, which checks the computed scales, packs it: the
+ * refit still gives the slots of a fresh compile of the new weights. */
+static void test_lying_scale_shape(void) {
+    anvil_model *m1 = load("mobilenet_v2_bn", "v1.onnx"), *m2 = load("mobilenet_v2_bn", "v2.onnx");
+    anvil_engine *e = m1 ? compile(m1) : NULL, *fresh = m2 ? compile(m2) : NULL;
+    if (!e || !fresh) goto done;
+    anvil__graph *w = e->weights;
+    int lied = 0;
+    for (int32_t n = 0; n < w->n_nodes && !lied; n++) {
+        if (w->nodes[n].op != ANVIL_OP_Pack || w->nodes[n].n_inputs != 2) continue;
+        anvil__value *sv = &w->values[w->nodes[n].inputs[1]];
+        sv->dims[sv->rank - 1] = 0; /* declared [C, 1, 1, 0]: no elements */
+        lied++;
+    }
+    CHECK_EQ(lied, 1);
+    anvil_refit_source src = {.kind = ANVIL_REFIT_FROM_MODEL, .model = m2};
+    refit_in_place(e, &src);
+    check_same_slots(e, fresh);
+done:
+    anvil_engine_destroy(e);
+    anvil_engine_destroy(fresh);
+    anvil_model_destroy(m1);
+    anvil_model_destroy(m2);
+}
+
 int main(void) {
+    test_lying_scale_shape();
     test_backend_views();
     test_scaled_packs_exact();
     check_views_match_dense("mobilenet_v2");
