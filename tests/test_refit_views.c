@@ -5,6 +5,7 @@
 #include "refit_helpers.h"
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_internal.h"
 #include "namemap/name_map.h"
 
 /* Fills a tensor's f32 data with a deterministic pattern in [-1, 1). */
@@ -13,6 +14,14 @@ static void fill(float *p, size_t n, uint32_t seed) {
         seed = seed * 1664525u + 1013904223u;
         p[i] = (float)(seed >> 8) / (float)(1u << 23) - 1.0f;
     }
+}
+
+/* Values where a product could round or keep its sign differently: zeros of both signs,
+ * subnormals, infinities, a NaN, huge values (overflow). */
+static void add_special(float *p, size_t n) {
+    const float special[] = {0.0f, -0.0f, 1e-40f, -1e-40f, __builtin_inff(), -__builtin_inff(),
+                             __builtin_nanf(""), 3e38f, -3e38f, 1.0f};
+    for (size_t i = 0; i < n; i += 7) p[i] = special[(i / 7) % (sizeof special / sizeof *special)];
 }
 
 /* mobilenet_v2_bn's folds become scaled Packs; for each, packing with scales equals packing the
@@ -38,6 +47,8 @@ static void test_scaled_packs_exact(void) {
         if (!data || !scale || !a || !b) abort();
         fill(data, t.bytes / 4, (uint32_t)n);
         fill(scale, (size_t)t.dims[0], (uint32_t)n + 7u);
+        add_special(data, t.bytes / 4);
+        add_special(scale, (size_t)t.dims[0]);
         t.data = data;
         anvil__tensor_view v = {data, t.bytes, {0}, scale};
         anvil__strides(t.rank, t.dims, v.strides);
@@ -161,7 +172,67 @@ done:
     anvil_model_destroy(m2);
 }
 
+/* A layout from an untrusted file may merge ONNX dims ([2, 3, 4] as an md of [6, 4]): reading
+ * a view through it would walk past the source, so pack_view refuses it (the caller then
+ * packs a dense copy, as the plain reorder does). The source is exactly its size, so a read
+ * past it shows under the address sanitizer. */
+static void test_merged_layout_refused(void) {
+    const anvil__backend *be = NULL;
+    CHECK_OK(anvil__backend_get(ANVIL_BACKEND_CPU, &be));
+    if (!be || !be->pack_view) return;
+    anvil__tensor t;
+    int64_t dims[3] = {2, 3, 4};
+    CHECK_OK(anvil__tensor_shape(&t, ANVIL_DTYPE_F32, 3, dims));
+    dnnl_memory_desc_t md;
+    dnnl_dims_t md_dims = {6, 4};
+    CHECK(dnnl_memory_desc_init_by_tag(&md, 2, md_dims, dnnl_f32, dnnl_ba) == dnnl_success);
+    anvil__layout to;
+    CHECK_OK(anvil__cpu_layout_blob(&md, NULL, &to));
+    float *src = malloc(t.bytes), *dst = malloc(to.bytes);
+    if (!src || !dst) abort();
+    fill(src, 24, 5);
+    int64_t transposed[3] = {1, 2, 6}; /* [2, 3, 4] viewing a [4, 3, 2] tensor */
+    CHECK_STATUS(be->pack_view(be->ctx, &t, transposed, src, NULL, &to, dst),
+                 ANVIL_STATUS_UNSUPPORTED);
+    anvil__tensor_view v = {src, t.bytes, {1, 2, 6}, NULL};
+    CHECK_OK(anvil__pack_view_or_copy(be, &t, &v, &to, dst)); /* the dense copy path */
+    free(src);
+    free(dst);
+}
+
+/* An engine file may declare a slot smaller than its Pack writes: the parallel packing leaves
+ * such a slot to the interpreter, which refuses it, and the engine keeps its weights. */
+static void test_slot_size_mismatch(void) {
+    anvil_model *m1 = load("mobilenet_v2", "v1.onnx"), *m2 = load("mobilenet_v2", "v2.onnx");
+    anvil_engine *e = m1 ? compile(m1) : NULL;
+    anvil_tensor_list *in = read_npy("mobilenet_v2", "input_0.npy");
+    if (!e || !m2 || !in) goto done;
+    anvil_tensor_list *before = run(e, in);
+    int32_t slot = -1;
+    for (int32_t i = 0; i < e->run->n_inits && slot < 0; i++)
+        if (e->slots[i].layout.kind != ANVIL_LAYOUT_PLAIN && e->slots[i].shape.bytes > 4096) slot = i;
+    CHECK(slot >= 0);
+    if (slot >= 0) e->slots[slot].shape.bytes = 64;
+    anvil_refit_source src = {.kind = ANVIL_REFIT_FROM_MODEL, .model = m2};
+    anvil_refit_options o = anvil_refit_options_default();
+    o.in_place = 1;
+    anvil_engine *out = NULL;
+    CHECK(anvil_engine_refit(e, &src, &o, &out, NULL) != ANVIL_OK);
+    CHECK(out == NULL);
+    anvil_tensor_list *after = run(e, in);
+    CHECK(same_outputs(before, after));
+    anvil_tensor_list_destroy(before);
+    anvil_tensor_list_destroy(after);
+done:
+    anvil_tensor_list_destroy(in);
+    anvil_engine_destroy(e);
+    anvil_model_destroy(m1);
+    anvil_model_destroy(m2);
+}
+
 int main(void) {
+    test_merged_layout_refused();
+    test_slot_size_mismatch();
     test_lying_scale_shape();
     test_backend_views();
     test_scaled_packs_exact();

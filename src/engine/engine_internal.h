@@ -44,6 +44,13 @@ anvil_status anvil__pack_node_layout(const anvil__node *n, anvil__layout *out);
 anvil_status anvil__pack_dense_copy(const anvil__backend *be, const anvil__tensor *shape,
                                     const anvil__tensor_view *v, const anvil__layout *to,
                                     void *dst);
+/* Packs f32 weight w times scale[i_0] (a folded BatchNorm) into `to`. */
+anvil_status anvil__pack_scaled(const anvil__backend *be, const anvil__tensor *w,
+                                const float *scale, const anvil__layout *to, void *dst);
+/* Whether scales of this dtype and shape fit a scaled Pack of weight w: f32 [C, 1, ..., 1]
+ * of w's rank, C being the f32 weight's dim 0. */
+bool anvil__pack_scale_fits(anvil_dtype dtype, int32_t rank, const int64_t *dims,
+                            const anvil__tensor *w);
 /* Packs the view through the backend's pack_view, else (UNSUPPORTED) a dense copy. */
 anvil_status anvil__pack_view_or_copy(const anvil__backend *be, const anvil__tensor *shape,
                                       const anvil__tensor_view *v, const anvil__layout *to,

@@ -38,11 +38,10 @@ static void fuse_scale(const anvil_engine *e, int32_t v, int32_t *ins, int32_t *
         int32_t x = w->nodes[p].inputs[k], r = w->nodes[p].inputs[1 - k];
         if (x < 0 || r < 0 || x == r) continue;
         const anvil__value *xv = &w->values[x], *rv = &w->values[r];
-        bool per_channel = out->dtype == ANVIL_DTYPE_F32 && out->rank >= 1 &&
-                           same_shape(xv, out) && rv->dtype == ANVIL_DTYPE_F32 &&
-                           rv->rank == out->rank && rv->dims[0] == out->dims[0];
-        for (int32_t d = 1; per_channel && d < rv->rank; d++) per_channel = rv->dims[d] == 1;
-        if (!per_channel) continue;
+        anvil__tensor weight = {.dtype = out->dtype, .rank = out->rank};
+        memcpy(weight.dims, out->dims, sizeof weight.dims);
+        if (!same_shape(xv, out) || !anvil__pack_scale_fits(rv->dtype, rv->rank, rv->dims, &weight))
+            continue;
         ins[0] = x;
         ins[1] = r;
         *n_ins = 2;

@@ -24,6 +24,13 @@ static anvil_status read_layout(const anvil__node *n, anvil__layout *l) {
     return ANVIL_OK;
 }
 
+anvil_status anvil__pack_scaled(const anvil__backend *be, const anvil__tensor *w,
+                                const float *scale, const anvil__layout *to, void *dst) {
+    anvil__tensor_view v = {w->data, w->bytes, {0}, (float *)scale};
+    anvil__strides(w->rank, w->dims, v.strides);
+    return anvil__pack_view_or_copy(be, w, &v, to, dst);
+}
+
 anvil_status anvil__pack_node_layout(const anvil__node *n, anvil__layout *out) {
     return read_layout(n, out);
 }
@@ -67,18 +74,22 @@ anvil_status anvil__op_pack_validate(const anvil__node *node, int64_t opset) {
     return s == ANVIL_OK ? read_layout(node, &l) : s;
 }
 
-/* The scale input, when present: f32, one value per index of the f32 weight's dim 0. */
+bool anvil__pack_scale_fits(anvil_dtype dtype, int32_t rank, const int64_t *dims,
+                            const anvil__tensor *w) {
+    bool ok = dtype == ANVIL_DTYPE_F32 && w->dtype == ANVIL_DTYPE_F32 && w->rank >= 1 &&
+              rank == w->rank && dims[0] == w->dims[0] && w->dims[0] >= 0;
+    for (int32_t d = 1; ok && d < rank; d++) ok = dims[d] == 1;
+    return ok;
+}
+
+/* The scale input, when present: f32 [C, 1, ...] for the f32 weight of dim 0 C. */
 static anvil_status check_scale(const anvil__op_ctx *ctx) {
     const anvil__tensor *w = ctx->inputs[0], *sc = ctx->n_inputs > 1 ? ctx->inputs[1] : NULL;
-    if (!sc) return ANVIL_OK;
-    if (w->rank < 1 || w->dtype != ANVIL_DTYPE_F32 || sc->dtype != ANVIL_DTYPE_F32)
+    if (!sc || w->rank < 0 || sc->rank < 0) return ANVIL_OK; /* not known yet */
+    if (!anvil__pack_scale_fits(sc->dtype, sc->rank, sc->dims, w))
         return anvil__node_error(ctx->node, ANVIL_STATUS_INVALID_GRAPH,
-                                 "a scaled Pack needs an f32 weight of rank >= 1 and f32 scales");
-    if (w->dims[0] >= 0 && anvil__tensor_numel(sc) >= 0 &&
-        anvil__tensor_numel(sc) != w->dims[0])
-        return anvil__node_error(ctx->node, ANVIL_STATUS_SHAPE_MISMATCH,
-                                 "a scaled Pack needs %lld scales (dim 0), got %lld",
-                                 (long long)w->dims[0], (long long)anvil__tensor_numel(sc));
+                                 "a scaled Pack needs an f32 weight of rank >= 1 and f32 scales "
+                                 "of shape [C, 1, ...] (C: the weight's dim 0) of its rank");
     return ANVIL_OK;
 }
 
@@ -103,7 +114,5 @@ anvil_status anvil__op_pack_run(anvil__op_ctx *ctx) {
     if (ctx->n_inputs < 2 || !ctx->inputs[1])
         return be->reorder(be->ctx, w, &from, w->data, &to, ctx->outputs[0]->data);
     if ((s = check_scale(ctx)) != ANVIL_OK) return s;
-    anvil__tensor_view v = {w->data, w->bytes, {0}, ctx->inputs[1]->data};
-    anvil__strides(w->rank, w->dims, v.strides);
-    return anvil__pack_view_or_copy(be, w, &v, &to, ctx->outputs[0]->data);
+    return anvil__pack_scaled(be, w, ctx->inputs[1]->data, &to, ctx->outputs[0]->data);
 }

@@ -186,18 +186,23 @@ void anvil__weights_viewable(const anvil_engine *e, bool *viewable) {
     bool ok = be->host_memory && be->pack_view;
     for (int32_t n = 0; ok && n < w->n_nodes; n++)
         for (int32_t a = 0; a < w->nodes[n].n_attrs; a++) ok &= w->nodes[n].attrs[a].g == NULL;
-    bool *stored = anvil__calloc((size_t)w->n_values + 1, sizeof *stored);
-    bool *packed = anvil__calloc((size_t)w->n_values + 1, sizeof *packed);
-    bool *other = anvil__calloc((size_t)w->n_values + 1, sizeof *other);
-    ok &= stored && packed && other; /* without memory: no views, which is always correct */
-    for (int32_t o = 0; ok && o < w->n_outputs; o++) {
-        stored[w->outputs[o]] |= anvil__slot_stored(e, o);
-        other[w->outputs[o]] |= anvil__slot_stored(e, o); /* a source kept as a slot itself */
-    }
+    size_t nv = (size_t)w->n_values + 1;
+    bool *live = anvil__calloc(nv, sizeof *live), *read = anvil__calloc(nv, sizeof *read);
+    bool *packed = anvil__calloc(nv, sizeof *packed), *other = anvil__calloc(nv, sizeof *other);
+    ok &= live && read && packed && other; /* without memory: no views, which is always correct */
+    if (ok) anvil__weights_live_at_run(e, live);
+    for (int32_t n = 0; ok && n < w->n_nodes; n++)
+        for (int32_t k = 0; k < w->nodes[n].n_inputs; k++)
+            if (w->nodes[n].inputs[k] >= 0) read[w->nodes[n].inputs[k]] = true;
+    for (int32_t o = 0; ok && o < w->n_outputs; o++) /* a source kept as a slot of its own */
+        other[w->outputs[o]] |= anvil__slot_stored(e, o);
+    /* The only readers of a view are Packs whose slot the engine reads at run time (so the
+     * compile-time hash guard never looks at the view's hash) and nothing else reads. */
     for (int32_t n = 0; ok && n < w->n_nodes; n++) {
         const anvil__node *node = &w->nodes[n];
-        bool pack = node->op == ANVIL_OP_Pack && node->n_inputs == 1 && node->n_outputs == 1 &&
-                    node->outputs[0] >= 0 && stored[node->outputs[0]];
+        int32_t out = node->n_outputs == 1 ? node->outputs[0] : -1;
+        bool pack = node->op == ANVIL_OP_Pack && node->n_inputs == 1 && out >= 0 && live[out] &&
+                    !read[out];
         for (int32_t k = 0; k < node->n_inputs; k++) {
             if (node->inputs[k] < 0) continue;
             packed[node->inputs[k]] |= pack;
@@ -206,7 +211,8 @@ void anvil__weights_viewable(const anvil_engine *e, bool *viewable) {
     }
     for (int32_t i = 0; i < w->n_inputs; i++)
         viewable[i] = ok && packed[w->inputs[i]] && !other[w->inputs[i]];
-    anvil__free(stored);
+    anvil__free(live);
+    anvil__free(read);
     anvil__free(packed);
     anvil__free(other);
 }
@@ -236,27 +242,14 @@ static void run_pack_job(const anvil_engine *e, const anvil__tensor *sources,
     anvil__layout to, from = {0};
     anvil_status s = anvil__pack_node_layout(&w->nodes[w->values[w->outputs[j->slot]].producer], &to);
     from.bytes = t->bytes;
-    if (s == ANVIL_OK && j->scale >= 0) { /* a folded BatchNorm: the recipes computed its scales */
-        anvil__tensor_view dense = {t->data, t->bytes, {0}, kept[j->scale].data};
-        anvil__strides(t->rank, t->dims, dense.strides);
-        s = anvil__pack_view_or_copy(be, t, &dense, &to, dst);
-    } else if (s == ANVIL_OK && views && views[j->source].base) {
+    if (s == ANVIL_OK && j->scale >= 0) /* a folded BatchNorm: the recipes computed its scales */
+        s = anvil__pack_scaled(be, t, kept[j->scale].data, &to, dst);
+    else if (s == ANVIL_OK && views && views[j->source].base)
         s = anvil__pack_view_or_copy(be, t, &views[j->source], &to, dst);
-    } else if (s == ANVIL_OK) {
+    else if (s == ANVIL_OK)
         s = be->reorder(be->ctx, t, &from, t->data, &to, dst);
-    }
     j->status = s;
     if (s != ANVIL_OK) snprintf(j->message, sizeof j->message, "%s", anvil_last_error());
-}
-
-/* Whether declared value sv holds one f32 scale per index of f32 source t's dim 0 (engine
- * files are untrusted: the scales are read as t->dims[0] floats). */
-static bool scales_fit(const anvil__value *sv, const anvil__tensor *t) {
-    int64_t n = 1;
-    for (int32_t d = 0; d < sv->rank && n >= 0; d++)
-        n = sv->dims[d] < 0 || !anvil__mul_i64(n, sv->dims[d], &n) ? -1 : n;
-    return t->dtype == ANVIL_DTYPE_F32 && t->rank >= 1 && sv->dtype == ANVIL_DTYPE_F32 &&
-           sv->rank >= 1 && sv->rank <= ANVIL_MAX_RANK && n == t->dims[0];
 }
 
 /* The slots to rebuild whose recipe is one Pack of a source, the weight read in place (a view
@@ -273,8 +266,12 @@ static int32_t find_pack_jobs(const anvil_engine *e, const anvil__tensor *source
         const anvil__node *node = &w->nodes[p];
         int32_t i = source_index(w, node->inputs[0]), scale = -1;
         const anvil__value *sv = node->n_inputs == 2 ? &w->values[node->inputs[1]] : NULL;
-        if (i < 0 || (sv && !scales_fit(sv, &sources[i])))
-            continue; /* the interpreter's Pack checks and reports these */
+        anvil__layout to;
+        if (i < 0 || (sv && !anvil__pack_scale_fits(sv->dtype, sv->rank, sv->dims, &sources[i])) ||
+            anvil__pack_node_layout(node, &to) != ANVIL_OK ||
+            (to.kind == ANVIL_LAYOUT_PLAIN ? sources[i].bytes : to.bytes) != e->slots[o].shape.bytes)
+            continue; /* the interpreter's Pack checks and reports these (engine files are
+                         untrusted: declared shapes and layouts may disagree with the slots) */
         if (sv) {
             for (int32_t k = 0; k < *n_keep && scale < 0; k++)
                 if (keep[k] == node->inputs[1]) scale = k;

@@ -350,7 +350,7 @@ static anvil_status run_graph(const anvil__graph *g, const anvil__interp_env *pa
     }
     for (int32_t k = 0; s == ANVIL_OK && k < n_keep; k++) {
         const anvil__tensor *t = &env.vals[opts->keep[k]];
-        if (!t->data || t->bytes != opts->kept[k].bytes)
+        if (!t->data || t->bytes != opts->kept[k].bytes || t->dtype != opts->kept[k].dtype)
             s = anvil__error(ANVIL_STATUS_INTERNAL, "kept value '%s': %zu bytes, expected %zu",
                              g->values[opts->keep[k]].name, t->data ? t->bytes : 0,
                              opts->kept[k].bytes);

@@ -11,15 +11,17 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "core/fast_hash.h"
 
 #define BLOB_MAGIC 0x314e4441u /* "ADN1" */
 #define BLOB_HEADER 24
 #define BLOB_SIZE (BLOB_HEADER + (uint32_t)sizeof(dnnl_memory_desc_t))
-#define CACHE_CAP 128
+#define CACHE_CAP 1024 /* weights of several engines, packed plain, scaled and through views */
 
 _Static_assert(BLOB_SIZE <= ANVIL_LAYOUT_BLOB_MAX, "oneDNN md does not fit a layout blob");
 
 typedef struct anvil__cpu_reorder_entry {
+    uint64_t key; /* hash of (from, to, scale_mask): compared before the descriptors */
     dnnl_memory_desc_t from, to;
     int scale_mask; /* output scales over these md dims, given at run time; 0: none */
     dnnl_primitive_t prim;
@@ -317,11 +319,13 @@ static anvil_status get_reorder(anvil__cpu_ctx *c, const dnnl_memory_desc_t *a,
     *owned = false;
     anvil__cpu_md_canonical(a, &ca);
     anvil__cpu_md_canonical(b, &cb);
+    uint64_t key = XXH3_64bits_withSeed(&ca, sizeof ca, (uint64_t)scale_mask) ^
+                   XXH3_64bits_withSeed(&cb, sizeof cb, 0x746f /* "to" */);
     pthread_mutex_lock(&c->cache_lock);
     for (int32_t i = 0; i < c->cache_count; i++) {
         reorder_entry *e = &c->cache[i];
-        if (e->scale_mask == scale_mask && memcmp(&e->from, &ca, sizeof ca) == 0 &&
-            memcmp(&e->to, &cb, sizeof cb) == 0) {
+        if (e->key == key && e->scale_mask == scale_mask &&
+            memcmp(&e->from, &ca, sizeof ca) == 0 && memcmp(&e->to, &cb, sizeof cb) == 0) {
             *prim = e->prim;
             *scratch = e->scratch;
             pthread_mutex_unlock(&c->cache_lock);
@@ -350,7 +354,7 @@ static anvil_status get_reorder(anvil__cpu_ctx *c, const dnnl_memory_desc_t *a,
     if (st != dnnl_success) return anvil__cpu_dnnl_error(st, "reorder primitive");
     pthread_mutex_lock(&c->cache_lock);
     if (c->cache_count < CACHE_CAP) { /* a full cache just stops caching */
-        c->cache[c->cache_count++] = (reorder_entry){ca, cb, scale_mask, *prim, *scratch};
+        c->cache[c->cache_count++] = (reorder_entry){key, ca, cb, scale_mask, *prim, *scratch};
         pthread_mutex_unlock(&c->cache_lock);
         return ANVIL_OK;
     }
@@ -451,33 +455,52 @@ anvil_status anvil__cpu_reorder(void *ctx, const anvil__tensor *shape, const anv
 /* Rewrites the strides of `md`, the dense plain md of `shape` (its dims possibly a split or
  * permutation of the ONNX dims), for a source whose ONNX element (i_0, ...) lies at
  * sum_d i_d * view[d]; *mask gets the md dims that index ONNX dim 0, which must enumerate it
- * in row-major order for oneDNN's per-dimension scales. UNSUPPORTED when an md dim does not
- * map onto a single ONNX dim. */
+ * in row-major order for oneDNN's per-dimension scales. The md dims on each ONNX dim must
+ * split it exactly (steps 1, n_1, n_1 n_2, ... up to its extent): a layout read from a file
+ * that merges dims would otherwise walk past the view. UNSUPPORTED otherwise. */
 static anvil_status view_md(const anvil__tensor *shape, const int64_t *view,
                             dnnl_memory_desc_t *md, int *mask) {
-    int64_t dense[ANVIL_MAX_RANK], expect = 1;
+    int64_t dense[ANVIL_MAX_RANK], step[DNNL_MAX_NDIMS], expect = 1;
+    int32_t onnx_dim[DNNL_MAX_NDIMS];
     anvil__strides(shape->rank, shape->dims, dense);
     int64_t *strides = md->format_desc.blocking.strides;
-    int64_t dim0_step[DNNL_MAX_NDIMS];
-    *mask = 0;
+    int mapped = 0, used = 0, seen = 0;
     for (int k = 0; k < md->ndims; k++) {
+        onnx_dim[k] = -1;
         if (md->dims[k] == 1) continue; /* its stride never moves */
-        int32_t d = -1;
-        for (int32_t j = 0; j < shape->rank && d < 0; j++)
+        for (int32_t j = 0; j < shape->rank && onnx_dim[k] < 0; j++)
             if (shape->dims[j] > 1 && strides[k] >= dense[j] &&
                 strides[k] < dense[j] * shape->dims[j] && strides[k] % dense[j] == 0)
-                d = j;
-        if (d < 0) return anvil__error(ANVIL_STATUS_UNSUPPORTED, "layout splits dims unevenly");
-        int64_t step = strides[k] / dense[d];
-        if (d == 0) {
-            *mask |= 1 << k;
-            dim0_step[k] = step;
+                onnx_dim[k] = j;
+        if (onnx_dim[k] < 0)
+            return anvil__error(ANVIL_STATUS_UNSUPPORTED, "layout splits dims unevenly");
+        step[k] = strides[k] / dense[onnx_dim[k]];
+        mapped++;
+    }
+    for (int32_t d = 0; d < shape->rank; d++) {
+        int64_t covered = 1;
+        for (bool grew = shape->dims[d] > 1; grew;) {
+            grew = false;
+            for (int k = 0; k < md->ndims && !grew; k++) {
+                if (onnx_dim[k] != d || step[k] != covered || (seen & (1 << k))) continue;
+                seen |= 1 << k;
+                used++;
+                grew = anvil__mul_i64(covered, md->dims[k], &covered);
+            }
         }
-        strides[k] = step * view[d];
+        if (shape->dims[d] > 1 && covered != shape->dims[d])
+            return anvil__error(ANVIL_STATUS_UNSUPPORTED, "layout does not split dim %d", (int)d);
+    }
+    if (used != mapped) return anvil__error(ANVIL_STATUS_UNSUPPORTED, "layout repeats a dim");
+    *mask = 0;
+    for (int k = 0; k < md->ndims; k++) {
+        if (onnx_dim[k] < 0) continue;
+        if (onnx_dim[k] == 0) *mask |= 1 << k;
+        strides[k] = step[k] * view[onnx_dim[k]];
     }
     for (int k = md->ndims - 1; k >= 0; k--) { /* scales index the masked dims row-major */
         if (!(*mask & (1 << k))) continue;
-        if (dim0_step[k] != expect)
+        if (step[k] != expect)
             return anvil__error(ANVIL_STATUS_UNSUPPORTED, "layout reorders output channels");
         expect *= md->dims[k];
     }
