@@ -25,11 +25,19 @@ static void add_special(float *p, size_t n) {
 }
 
 /* mobilenet_v2_bn's folds become scaled Packs; for each, packing with scales equals packing the
- * products (the dense copy path), byte for byte, on random weights and scales. */
-static void test_scaled_packs_exact(void) {
+ * products (the dense copy path), byte for byte, on random weights and scales with special
+ * values — also where the weights are packed as bf16 (the product rounds to f32, then bf16). */
+static void test_scaled_packs_exact(anvil_precision precision) {
     anvil_model *m = load("mobilenet_v2_bn", "v1.onnx");
-    anvil_engine *e = m ? compile(m) : NULL;
-    if (!e) return;
+    anvil_compile_options co = anvil_compile_options_default();
+    co.autotune = 0;
+    co.precision = precision;
+    anvil_engine *e = NULL;
+    if (m) CHECK_OK(anvil_engine_compile(m, &co, &e));
+    if (!e) {
+        anvil_model_destroy(m);
+        return;
+    }
     const anvil__graph *w = e->weights;
     const anvil__backend *be = e->backend;
     int scaled = 0, differ = 0;
@@ -235,7 +243,11 @@ int main(void) {
     test_slot_size_mismatch();
     test_lying_scale_shape();
     test_backend_views();
-    test_scaled_packs_exact();
+    test_scaled_packs_exact(ANVIL_PRECISION_F32);
+    const anvil__backend *cpu = NULL;
+    if (anvil__backend_get(ANVIL_BACKEND_CPU, &cpu) == ANVIL_OK && cpu->supports_precision &&
+        cpu->supports_precision(cpu->ctx, ANVIL_PRECISION_BF16))
+        test_scaled_packs_exact(ANVIL_PRECISION_BF16);
     check_views_match_dense("mobilenet_v2");
     check_views_match_dense("transformer_enc");
     return check_exit();
