@@ -6,7 +6,8 @@
  * conv.weight from "conv.w").
  * A failed refit must leave the engine giving bit-identical outputs; a successful one is
  * undone from the original weights, which must give the original outputs again exactly.
- * Seeds: tests/fuzz/corpus_refit (ANVIL_FUZZ_REFIT_WRITE_CORPUS=DIR ./fuzz_refit writes them).
+ * Seeds: tests/fuzz/corpus_refit (ANVIL_FUZZ_REFIT_WRITE_CORPUS=DIR ./fuzz_refit writes them);
+ * ANVIL_FUZZ_REFIT_WRITE_ENGINE=FILE ./fuzz_refit saves its engine, a seed of fuzz_engine.
  */
 #define _POSIX_C_SOURCE 200809L /* mkstemp */
 #include "anvil.h"
@@ -328,6 +329,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         "{\"onnx\": \"conv.weight\", \"kind\": \"identity\", \"sources\": [\"conv.w\"]}]}";
     if (anvil_name_map_load_memory(map, sizeof map - 1, &S.map) != ANVIL_OK)
         die("name map: %s", anvil_last_error());
+    /* A seed for fuzz_engine: this engine (a scaled Pack, packed slots, the name map). */
+    const char *engine_seed = getenv("ANVIL_FUZZ_REFIT_WRITE_ENGINE");
+    if (engine_seed && *engine_seed) {
+        if (anvil_engine_set_name_map(S.engine, S.map) != ANVIL_OK ||
+            anvil_engine_save(S.engine, engine_seed, NULL) != ANVIL_OK)
+            die("engine seed: %s", anvil_last_error());
+        exit(0);
+    }
     const char *stats = getenv("ANVIL_FUZZ_REFIT_STATS");
     if (stats && *stats == '1') atexit(print_stats);
     return 0;
