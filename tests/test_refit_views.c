@@ -238,7 +238,44 @@ done:
     anvil_model_destroy(m2);
 }
 
+/* A Pack whose byte count disagrees with its layout (a crafted engine file asked the
+ * interpreter for 36 GB): refused before anything is allocated, the engine unchanged. */
+static void test_crafted_pack_bytes(void) {
+    anvil_model *m1 = load("mobilenet_v2", "v1.onnx"), *m2 = load("mobilenet_v2", "v2.onnx");
+    anvil_engine *e = m1 ? compile(m1) : NULL;
+    anvil_tensor_list *in = read_npy("mobilenet_v2", "input_0.npy");
+    if (!e || !m2 || !in) goto done;
+    anvil_tensor_list *before = run(e, in);
+    anvil__graph *w = e->weights;
+    int crafted = 0;
+    for (int32_t n = w->n_nodes - 1; n >= 0 && !crafted; n--) {
+        if (w->nodes[n].op != ANVIL_OP_Pack) continue;
+        for (int32_t a = 0; a < w->nodes[n].n_attrs; a++)
+            if (strcmp(w->nodes[n].attrs[a].name, "bytes") == 0) {
+                w->nodes[n].attrs[a].i = (int64_t)36 << 30;
+                crafted = 1;
+            }
+    }
+    CHECK_EQ(crafted, 1);
+    anvil_refit_source src = {.kind = ANVIL_REFIT_FROM_MODEL, .model = m2};
+    anvil_refit_options o = anvil_refit_options_default();
+    o.in_place = 1;
+    anvil_engine *out = NULL;
+    CHECK(anvil_engine_refit(e, &src, &o, &out, NULL) != ANVIL_OK);
+    CHECK_CONTAINS(anvil_last_error(), "layout");
+    anvil_tensor_list *after = run(e, in);
+    CHECK(same_outputs(before, after));
+    anvil_tensor_list_destroy(before);
+    anvil_tensor_list_destroy(after);
+done:
+    anvil_tensor_list_destroy(in);
+    anvil_engine_destroy(e);
+    anvil_model_destroy(m1);
+    anvil_model_destroy(m2);
+}
+
 int main(void) {
+    test_crafted_pack_bytes();
     test_merged_layout_refused();
     test_slot_size_mismatch();
     test_lying_scale_shape();

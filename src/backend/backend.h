@@ -86,6 +86,10 @@ typedef struct anvil__backend {
     anvil_status (*reorder)(void *ctx, const anvil__tensor *shape, const anvil__layout *from,
                             const void *src, const anvil__layout *to, void *dst);
 
+    /* Checks that layout `l` describes a tensor of `shape` in exactly l->bytes bytes (a Pack's
+     * layout and byte count come from engine files, which are untrusted). NULL: no check. */
+    anvil_status (*check_layout)(void *ctx, const anvil__tensor *shape, const anvil__layout *l);
+
     /* Packs a plain tensor read through a view into layout `to` (NULL: not supported). The
      * element at ONNX index (i_0, ..., i_r-1) of `shape` is src[sum_d i_d * strides[d]]
      * (strides in elements; NULL: dense), times scale[i_0] when scale is not NULL (f32 only;

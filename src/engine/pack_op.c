@@ -93,9 +93,21 @@ static anvil_status check_scale(const anvil__op_ctx *ctx) {
     return ANVIL_OK;
 }
 
+/* The layout must describe the input (engine files are untrusted: a Pack whose byte count
+ * disagrees with its layout would have the interpreter allocate that count). */
+static anvil_status check_layout(const anvil__op_ctx *ctx, const anvil__layout *l) {
+    const anvil__tensor *w = ctx->inputs[0];
+    if (w->rank < 0 || anvil__tensor_numel(w) < 0) return ANVIL_OK; /* not known yet */
+    const anvil__backend *be = NULL;
+    anvil_status s = anvil__backend_get((anvil_backend)anvil__attr_int(ctx->node, "backend", 0), &be);
+    if (s == ANVIL_OK && be->check_layout) s = be->check_layout(be->ctx, w, l);
+    return s == ANVIL_OK ? s : anvil__node_error(ctx->node, s, "%s", anvil_last_error());
+}
+
 anvil_status anvil__op_pack_infer(anvil__op_ctx *ctx) {
     anvil__layout l;
     anvil_status s = read_layout(ctx->node, &l);
+    if (s == ANVIL_OK) s = check_layout(ctx, &l);
     if (s == ANVIL_OK) s = check_scale(ctx);
     if (s == ANVIL_OK) s = anvil__same_as_input(ctx, 0, 0);
     if (s == ANVIL_OK && ctx->outputs[0] && ctx->outputs[0]->rank >= 0) ctx->outputs[0]->bytes = l.bytes;

@@ -292,7 +292,7 @@ static int32_t find_pack_jobs(const anvil_engine *e, const anvil__tensor *source
  * far less busy (measured on mobilenet_v2: 1.8 against 2.3 ms for its 14 MB). */
 static anvil_status run_recipes_host(const anvil_engine *e, const anvil__tensor *sources,
                                      const anvil__tensor_view *views, const bool *rebuild,
-                                     anvil__tensor *res) {
+                                     size_t limit, anvil__tensor *res) {
     const anvil__graph *w = e->weights;
     size_t n_out = (size_t)w->n_outputs + 1;
     pack_job *jobs = anvil__calloc(n_out, sizeof *jobs);
@@ -310,7 +310,7 @@ static anvil_status run_recipes_host(const anvil_engine *e, const anvil__tensor 
         if (s == ANVIL_OK && !(kept[k].data = anvil__malloc(kept[k].bytes ? kept[k].bytes : 1)))
             s = ANVIL_STATUS_OUT_OF_MEMORY;
     }
-    anvil__interp_opts opts = {want, true, keep, n_keep, kept};
+    anvil__interp_opts opts = {want, true, keep, n_keep, kept, limit};
     if (s == ANVIL_OK) s = anvil__interp_run_ex(w, sources, res, &opts);
     if (s == ANVIL_OK) {
 #pragma omp parallel for schedule(dynamic, 1)
@@ -356,10 +356,22 @@ static anvil_status mark_rebuild(const anvil_engine *e, const anvil__weight_set 
     return ANVIL_OK;
 }
 
+/* The most a recipe value or slot may take. Weight graphs come from engine files, which may
+ * be crafted to allocate without bound; a real recipe value is a slot (packed: padded) or a
+ * combination of sources, and the floor covers constants folded from small sources (a bias
+ * broadcast to an activation's shape). */
+static size_t recipe_limit(const anvil__tensor *sources, int32_t n) {
+    size_t total = 0, floor = (size_t)256 << 20;
+    for (int32_t i = 0; i < n; i++) total = sources[i].bytes > SIZE_MAX - total ? SIZE_MAX
+                                                                               : total + sources[i].bytes;
+    size_t limit = total > SIZE_MAX / 4 ? SIZE_MAX : total * 4;
+    return limit < floor ? floor : limit;
+}
+
 /* Gives every slot to be rebuilt fresh backend memory, and shares the others with base. */
 static anvil_status place_slots(const anvil_engine *e, anvil__weight_set *set,
                                 const anvil__weight_set *base, const bool *rebuild,
-                                anvil__tensor *res) {
+                                size_t limit, anvil__tensor *res) {
     const anvil__backend *be = e->backend;
     const anvil__graph *w = e->weights;
     for (int32_t i = 0; i < w->n_outputs; i++) {
@@ -372,6 +384,10 @@ static anvil_status place_slots(const anvil_engine *e, anvil__weight_set *set,
             set->slots[i] = base->slots[i];
             continue;
         }
+        if (bytes > limit)
+            return anvil__error(ANVIL_STATUS_LIMIT_EXCEEDED,
+                                "slot %d would take %zu bytes, more than %zu (4 times the source "
+                                "weights; the engine file may be damaged)", (int)i, bytes, limit);
         anvil__slot_buf *b = anvil__calloc(1, sizeof *b);
         void *p = b ? pool_take(e, bytes ? bytes : 1) : NULL;
         if (b && !p) p = be->alloc(be->ctx, bytes ? bytes : 1);
@@ -397,11 +413,12 @@ static anvil_status place_slots(const anvil_engine *e, anvil__weight_set *set,
  * others get them copied from host results. */
 static anvil_status run_recipes(const anvil_engine *e, anvil__weight_set *set,
                                 const anvil__tensor *sources, const anvil__tensor_view *views,
-                                const bool *rebuild, anvil__tensor *res) {
+                                const bool *rebuild, size_t limit,
+                                anvil__tensor *res) {
     const anvil__backend *be = e->backend;
     const anvil__graph *w = e->weights;
-    if (be->host_memory) return run_recipes_host(e, sources, views, rebuild, res);
-    anvil__interp_opts opts = {rebuild, false, NULL, 0, NULL};
+    if (be->host_memory) return run_recipes_host(e, sources, views, rebuild, limit, res);
+    anvil__interp_opts opts = {rebuild, false, NULL, 0, NULL, limit};
     anvil_status s = anvil__interp_run_ex(w, sources, res, &opts);
     for (int32_t i = 0; i < w->n_outputs; i++) {
         if (s == ANVIL_OK && rebuild[i]) {
@@ -430,8 +447,9 @@ anvil_status anvil__weights_build(const anvil_engine *e, const anvil__tensor *so
     anvil_status s = set && res && rebuild ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
     if (s == ANVIL_OK) s = hash_sources(sources, views, w->n_inputs, set->source_hashes);
     if (s == ANVIL_OK) s = mark_rebuild(e, set, base, rebuild, stats);
-    if (s == ANVIL_OK) s = place_slots(e, set, base, rebuild, res);
-    if (s == ANVIL_OK) s = run_recipes(e, set, sources, views, rebuild, res);
+    size_t limit = recipe_limit(sources, w->n_inputs);
+    if (s == ANVIL_OK) s = place_slots(e, set, base, rebuild, limit, res);
+    if (s == ANVIL_OK) s = run_recipes(e, set, sources, views, rebuild, limit, res);
     for (int32_t i = 0; s == ANVIL_OK && i < w->n_outputs; i++) {
         if (!rebuild[i]) continue;
         stats->slots_rebuilt++;

@@ -15,6 +15,7 @@ struct anvil__interp_env {
     const anvil__interp_env *parent;
     /* per value: the caller's output tensor to produce it in (run_ex `into`), or NULL */
     const anvil__tensor **target;
+    size_t max_value_bytes; /* 0: no limit */
 };
 
 /* Finds a value of an enclosing scope by name (subgraph outer references). */
@@ -195,6 +196,13 @@ static anvil_status run_node(anvil__interp_env *env, int32_t ni, node_io *io) {
                                       "output %d shape unknown after inference", (int)o);
                 break;
             }
+            if (env->max_value_bytes && io->outs[o].bytes > env->max_value_bytes) {
+                s = anvil__node_error(node, ANVIL_STATUS_LIMIT_EXCEEDED,
+                                      "output %d would take %zu bytes, more than the %zu this "
+                                      "graph may use", (int)o, io->outs[o].bytes,
+                                      env->max_value_bytes);
+                break;
+            }
             const anvil__tensor *target = env->target ? env->target[node->outputs[o]] : NULL;
             if (target && !converts && target->bytes == io->outs[o].bytes) {
                 /* Caller memory holds old bytes; some kernels accumulate into a zeroed output
@@ -293,7 +301,8 @@ static anvil_status take_output(anvil__interp_env *env, int32_t o, bool into,
 static anvil_status run_graph(const anvil__graph *g, const anvil__interp_env *parent,
                               const anvil__tensor *inputs, anvil__tensor *outputs,
                               const anvil__interp_opts *opts) {
-    anvil__interp_env env = {g, NULL, NULL, parent, NULL};
+    anvil__interp_env env = {g, NULL, NULL, parent, NULL,
+                             opts ? opts->max_value_bytes : parent ? parent->max_value_bytes : 0};
     bool into = opts && opts->into;
     const bool *want = opts ? opts->want : NULL;
     size_t nv = (size_t)(g->n_values ? g->n_values : 1);

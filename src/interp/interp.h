@@ -24,13 +24,16 @@ anvil_status anvil__interp_run(const anvil__graph *g, const anvil__interp_env *p
  *         it can — zeroed first unless the kernel writes every element — else copied) and
  *         stays the caller's, also on failure.
  *   keep: n_keep more values of g (not outputs) to hand back: computed like wanted outputs
- *         and copied into kept[k].data, caller memory of exactly their byte count. */
+ *         and copied into kept[k].data, caller memory of exactly their byte count.
+ *   max_value_bytes: when not 0, a value larger than this fails with LIMIT_EXCEEDED naming
+ *         its node before anything is allocated for it (graphs from untrusted files). */
 typedef struct anvil__interp_opts {
     const bool *want;
     bool into;
     const int32_t *keep;
     int32_t n_keep;
     anvil__tensor *kept;
+    size_t max_value_bytes;
 } anvil__interp_opts;
 anvil_status anvil__interp_run_ex(const anvil__graph *g, const anvil__tensor *inputs,
                                   anvil__tensor *outputs, const anvil__interp_opts *opts);

@@ -367,6 +367,7 @@ static void cpu_init(void) {
         .kernel_run = cpu_kernel_run,
         .reorder = anvil__cpu_reorder,
         .pack_view = anvil__cpu_pack_view,
+        .check_layout = anvil__cpu_check_layout,
         .host_memory = true,
         .alloc = cpu_alloc,
         .free = cpu_free,

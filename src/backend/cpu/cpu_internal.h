@@ -122,6 +122,8 @@ anvil_status anvil__cpu_md_from_layout(const anvil__layout *l, const dnnl_memory
 void anvil__cpu_md_canonical(const dnnl_memory_desc_t *in, dnnl_memory_desc_t *out);
 anvil_status anvil__cpu_reorder(void *ctx, const anvil__tensor *shape, const anvil__layout *from,
                                 const void *src, const anvil__layout *to, void *dst);
+/* The backend's check_layout (see backend.h). */
+anvil_status anvil__cpu_check_layout(void *ctx, const anvil__tensor *shape, const anvil__layout *l);
 /* The backend's pack_view (see backend.h): a reorder from the view's strides, with oneDNN
  * output scales over the md dims that index ONNX dim 0. */
 anvil_status anvil__cpu_pack_view(void *ctx, const anvil__tensor *shape, const int64_t *strides,

@@ -452,6 +452,19 @@ anvil_status anvil__cpu_reorder(void *ctx, const anvil__tensor *shape, const anv
     return s;
 }
 
+anvil_status anvil__cpu_check_layout(void *ctx, const anvil__tensor *shape, const anvil__layout *l) {
+    (void)ctx;
+    if (l->kind == ANVIL_LAYOUT_PLAIN)
+        return l->bytes == shape->bytes
+                   ? ANVIL_OK
+                   : anvil__error(ANVIL_STATUS_SHAPE_MISMATCH, "plain layout of %zu bytes for a "
+                                  "tensor of %zu", l->bytes, shape->bytes);
+    dnnl_memory_desc_t md;
+    uint8_t perm[DNNL_MAX_NDIMS];
+    anvil_status s = blob_decode(l, &md, perm); /* its size must be l->bytes */
+    return s == ANVIL_OK ? check_side(shape, &md, l, "packed") : s;
+}
+
 /* Rewrites the strides of `md`, the dense plain md of `shape` (its dims possibly a split or
  * permutation of the ONNX dims), for a source whose ONNX element (i_0, ...) lies at
  * sum_d i_d * view[d]; *mask gets the md dims that index ONNX dim 0, which must enumerate it
