@@ -3,12 +3,13 @@
  * every slot's bytes; slots the plan reads are kept in backend memory, the rest (recipe
  * intermediates such as an unpacked copy of a packed weight) are never computed. Sets are
  * reference-counted so a run keeps the set it started with; slot buffers are reference-counted
- * so a partial refit shares every slot whose sources kept their content hash.
+ * so a partial refit shares every slot whose sources kept their content hash. Slots that are
+ * one Pack of a source (most of the bytes) are packed apart from the interpreter, in parallel,
+ * reading name-map views and BatchNorm scales in place.
  */
 #include "api/model.h"
 #include "engine/engine_internal.h"
 #include "interp/interp.h"
-#include "ops/op.h"
 
 #include <stdio.h>
 #include <string.h>
