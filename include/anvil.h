@@ -528,7 +528,10 @@ typedef struct anvil_refit_report {
  * with expected vs. got), INVALID_ARGUMENT (non-finite values with check_finite; sources the
  * compile folded into the plan changed: integer sources shapes depend on, scalars fused into
  * kernels such as Clip bounds — recompile instead), OUT_OF_RANGE (verify failed), the name
- * map's errors, OUT_OF_MEMORY. Thread-safe with concurrent runs of the engine (a run keeps
+ * map's errors, LIMIT_EXCEEDED (a recipe value or slot larger than 4 times the source
+ * weights and 256 MiB: a damaged engine file), OUT_OF_MEMORY. Hashing and packing run on
+ * OpenMP's threads (all cores unless OMP_NUM_THREADS says otherwise), whatever the engine's
+ * `threads`, which is per run. Thread-safe with concurrent runs of the engine (a run keeps
  * the weights it started with); concurrent refits are each atomic (the last to finish wins);
  * anvil_engine_set_name_map must not run during a refit of the same engine. */
 anvil_status anvil_engine_refit(anvil_engine *engine, const anvil_refit_source *source,
