@@ -69,6 +69,10 @@ int cli_bad_option(const char *command, int c, char **argv);
 /* After getopt_long: the one operand left, MODEL, into *path; a usage error when it is
  * missing or there are several. */
 int cli_model_argument(const char *command, int argc, char **argv, const char **path);
+/* After getopt_long: exactly two operands (named `first` and `second` in messages) into *a
+ * and *b; a usage error naming the missing one, or the count when there are more. */
+int cli_two_arguments(const char *command, int argc, char **argv, const char *first,
+                      const char *second, const char **a, const char **b);
 
 /* Writes `name` as a file name stem into out (size > 1): every byte outside [A-Za-z0-9._-]
  * becomes '_', "" becomes "_", and it is cut to size - 1 bytes. Returns out. */

@@ -55,6 +55,18 @@ int cli_bad_option(const char *command, int c, char **argv) {
     return cli_usage_error(command, "unknown option '%s'", arg);
 }
 
+int cli_two_arguments(const char *command, int argc, char **argv, const char *first,
+                      const char *second, const char **a, const char **b) {
+    if (argc - optind < 2)
+        return cli_usage_error(command, "missing %s argument", optind == argc ? first : second);
+    if (argc - optind > 2)
+        return cli_usage_error(command, "expected %s and %s, got %d arguments", first, second,
+                               argc - optind);
+    *a = argv[optind];
+    *b = argv[optind + 1];
+    return CLI_EXIT_OK;
+}
+
 int cli_model_argument(const char *command, int argc, char **argv, const char **path) {
     if (optind == argc) return cli_usage_error(command, "missing MODEL argument");
     if (optind != argc - 1)

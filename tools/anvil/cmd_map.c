@@ -71,14 +71,9 @@ static int parse_map_args(int argc, char **argv, map_args *a) {
             return cli_bad_option("map", c, argv);
         }
     }
-    if (argc - optind < 2)
-        return cli_usage_error("map", "missing %s argument",
-                               optind == argc ? "MODEL" : "CHECKPOINT");
-    if (argc - optind > 2)
-        return cli_usage_error("map", "expected MODEL and CHECKPOINT, got %d arguments",
-                               argc - optind);
-    a->model_path = argv[optind];
-    a->ckpt_path = argv[optind + 1];
+    int rc = cli_two_arguments("map", argc, argv, "MODEL", "CHECKPOINT", &a->model_path,
+                               &a->ckpt_path);
+    if (rc != CLI_EXIT_OK) return rc;
     if (!a->out_path || !a->out_path[0])
         return cli_usage_error("map", "missing -o MAP.json (the file to write)");
     return CLI_EXIT_OK;

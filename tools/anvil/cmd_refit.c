@@ -93,14 +93,9 @@ static int parse_refit_args(int argc, char **argv, refit_args *a) {
                                        optarg);
         } else return cli_bad_option("refit", c, argv);
     }
-    if (argc - optind < 2)
-        return cli_usage_error("refit", "missing %s argument",
-                               optind == argc ? "ENGINE" : "SOURCE");
-    if (argc - optind > 2)
-        return cli_usage_error("refit", "expected ENGINE and SOURCE, got %d arguments",
-                               argc - optind);
-    a->engine_path = argv[optind];
-    a->source_path = argv[optind + 1];
+    int rc = cli_two_arguments("refit", argc, argv, "ENGINE", "SOURCE", &a->engine_path,
+                               &a->source_path);
+    if (rc != CLI_EXIT_OK) return rc;
     if (a->in_place && a->out_path)
         return cli_usage_error("refit", "-o and --in-place exclude each other");
     if (a->in_place) a->out_path = a->engine_path;
