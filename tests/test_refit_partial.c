@@ -113,6 +113,73 @@ done:
     anvil_engine_destroy(e);
 }
 
+/* A full rebuild of e's weights from t: a stripped copy, loaded (no hashes), refitted. */
+static anvil_engine *rebuilt_from(const anvil_engine *e, const anvil_tensor *t, size_t n) {
+    char path[] = "/tmp/anvil_rebuilt_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return NULL;
+    close(fd);
+    anvil_save_options so = anvil_save_options_default();
+    so.stripped = 1;
+    anvil_engine *full = NULL;
+    CHECK_OK(anvil_engine_save(e, path, &so));
+    CHECK_OK(anvil_engine_load(path, &full));
+    unlink(path);
+    if (full) refit_tensors(full, t, n);
+    return full;
+}
+
+/* Refits e to t1 with source k taken from t2, checks one source changed and the slots equal a
+ * full rebuild, then refits back; returns the bytes the first refit packed. */
+static size_t refit_one_changed(anvil_engine *e, anvil_tensor *t1, const anvil_tensor *t2,
+                                size_t n, size_t k) {
+    anvil_tensor saved = t1[k];
+    t1[k] = t2[k];
+    anvil_refit_report r = refit_tensors(e, t1, n);
+    CHECK_EQ(r.sources_changed, 1);
+    anvil_engine *full = rebuilt_from(e, t1, n);
+    if (full) check_same_slots(e, full);
+    anvil_engine_destroy(full);
+    t1[k] = saved;
+    anvil_refit_report back = refit_tensors(e, t1, n);
+    CHECK_EQ(back.sources_changed, 1);
+    return r.bytes_packed;
+}
+
+/* Folded BatchNorms (the conv weight packed with the BatchNorm's scales, and hashed by its
+ * pack job): for the largest convs, a new weight or a new gamma repacks the weight, a new
+ * running mean (which only shifts the bias) does not; each refit equals a full rebuild. The
+ * model lists each conv weight followed by its BatchNorm's weight, bias, mean and variance. */
+static void test_partial_folded(const anvil_model *m1, const anvil_model *m2) {
+    anvil_engine *e = compile(m1);
+    size_t n = 0, n2 = 0;
+    anvil_tensor *t1 = sources_of(e, m1, &n), *t2 = sources_of(e, m2, &n2);
+    if (!e || !t1 || !t2 || n != n2) goto done;
+    for (int round = 0; round < 2; round++) {
+        size_t k = n; /* the largest conv weight, then the second largest */
+        for (size_t i = 0; i + 4 < n; i++)
+            if (t1[i].rank == 4 && (k == n || t1[i].bytes > t1[k].bytes) &&
+                (round == 0 || t1[i].bytes < t1[n].bytes))
+                k = i;
+        CHECK(k < n);
+        if (k == n) break;
+        for (size_t j = k + 1; j <= k + 4; j++)
+            CHECK(t1[j].rank == 1 && t1[j].dims[0] == t1[k].dims[0]);
+        CHECK(refit_one_changed(e, t1, t2, n, k) >= t1[k].bytes);     /* weight */
+        CHECK(refit_one_changed(e, t1, t2, n, k + 1) >= t1[k].bytes); /* gamma */
+        CHECK(refit_one_changed(e, t1, t2, n, k + 3) < t1[k].bytes);  /* running mean */
+        t1[n] = t1[k]; /* the bound for the next round (t1 has a spare entry) */
+    }
+    anvil_refit_report r = refit_tensors(e, t1, n);
+    CHECK_EQ(r.sources_changed, 0);
+    CHECK_EQ(r.bytes_packed, 0);
+done:
+    free(t1);
+    free(t2);
+    anvil_engine_destroy(e);
+}
+
 /* Save after refit, load: the same slots and outputs; the hashes travel with the file, so
  * refitting the loaded engine with what it already holds rebuilds nothing. */
 static void test_save_after_refit(const anvil_model *m1, const anvil_model *m2,
@@ -269,6 +336,10 @@ int main(void) {
         test_verify(m1, m2, in, want2);
         test_missing_query(m1);
     }
+    anvil_model *b1 = load("mobilenet_v2_bn", "v1.onnx"), *b2 = load("mobilenet_v2_bn", "v2.onnx");
+    if (b1 && b2) test_partial_folded(b1, b2);
+    anvil_model_destroy(b1);
+    anvil_model_destroy(b2);
     anvil_tensor_list_destroy(in);
     anvil_tensor_list_destroy(want2);
     anvil_model_destroy(m1);

@@ -134,20 +134,52 @@ anvil__weight_set *anvil__weight_set_new(int32_t n_slots, int32_t n_sources) {
 
 static size_t chunk_count(size_t bytes) { return bytes <= HASH_CHUNK ? 1 : (bytes + HASH_CHUNK - 1) / HASH_CHUNK; }
 
+/* The bytes a source's hash covers: a view's base tensor, else the tensor's own. */
+static const void *hashed_bytes(const anvil__tensor *t, const anvil__tensor_view *v, size_t *n) {
+    bool view = v && v->base;
+    *n = view ? v->base_bytes : t->bytes;
+    return view ? v->base : t->data;
+}
+
+/* A view's hash: that of its base tensor's bytes combined with its strides and scales. */
+static uint64_t view_hash(uint64_t base, const anvil__tensor *t, const anvil__tensor_view *v) {
+    if (!v || !v->base) return base;
+    uint64_t parts[3] = {base, XXH3_64bits(v->strides, (size_t)t->rank * sizeof(int64_t)),
+                         v->scale ? XXH3_64bits(v->scale, (size_t)t->dims[0] * sizeof(float)) : 0};
+    return XXH3_64bits_withSeed(parts, sizeof parts, 0x76696577u /* "view" */);
+}
+
+/* One source's content hash on the calling thread (see hash_sources for the definition). */
+static anvil_status source_hash(const anvil__tensor *t, const anvil__tensor_view *v,
+                                uint64_t *out) {
+    size_t bytes;
+    const unsigned char *data = hashed_bytes(t, v, &bytes);
+    size_t c = chunk_count(bytes);
+    uint64_t few[64], *h = c <= 64 ? few : anvil__malloc_array(c, sizeof *h);
+    if (!h) return anvil__error(ANVIL_STATUS_OUT_OF_MEMORY, "cannot hash a %zu-byte source", bytes);
+    for (size_t k = 0; k < c; k++) {
+        size_t off = k * HASH_CHUNK, len = bytes - off < HASH_CHUNK ? bytes - off : HASH_CHUNK;
+        h[k] = XXH3_64bits(data + off, len);
+    }
+    *out = view_hash(c == 1 ? h[0] : XXH3_64bits(h, c * sizeof *h), t, v);
+    if (h != few) anvil__free(h);
+    return ANVIL_OK;
+}
+
 /* A source's content hash: XXH3-64 of its bytes when it has at most 1 MiB, else XXH3-64 of
  * the XXH3-64s of its 1 MiB chunks — so that a few big tensors are hashed by every thread
  * (engine files store these values: the definition is part of the format). A view hashes its
- * base tensor's bytes that way, then combines that with its strides and scales. */
+ * base tensor's bytes that way, then combines that with its strides and scales. Sources
+ * marked in `skip` (NULL: none) are left to their pack jobs. */
 static anvil_status hash_sources(const anvil__tensor *src, const anvil__tensor_view *views,
-                                 int32_t n, uint64_t *out) {
+                                 const bool *skip, int32_t n, uint64_t *out) {
     size_t total = 0;
     const void **data = anvil__malloc_array((size_t)n + 1, sizeof *data);
     size_t *bytes = anvil__malloc_array((size_t)n + 1, sizeof *bytes);
     size_t *first = anvil__malloc_array((size_t)n + 1, sizeof *first);
     for (int32_t i = 0; data && bytes && i < n; i++) {
-        bool view = views && views[i].base;
-        data[i] = view ? views[i].base : src[i].data;
-        bytes[i] = view ? views[i].base_bytes : src[i].bytes;
+        data[i] = hashed_bytes(&src[i], views ? &views[i] : NULL, &bytes[i]);
+        if (skip && skip[i]) bytes[i] = 0;
         total += chunk_count(bytes[i]);
     }
     uint64_t *h = anvil__malloc_array(total + 1, sizeof *h);
@@ -164,14 +196,10 @@ static anvil_status hash_sources(const anvil__tensor *src, const anvil__tensor_v
         h[k] = XXH3_64bits((const unsigned char *)data[owner[k]] + off, len);
     }
     for (int32_t i = 0; s == ANVIL_OK && i < n; i++) {
+        if (skip && skip[i]) continue;
         size_t c = chunk_count(bytes[i]);
         out[i] = c == 1 ? h[first[i]] : XXH3_64bits(h + first[i], c * sizeof *h);
-        if (!views || !views[i].base) continue;
-        const anvil__tensor_view *v = &views[i];
-        uint64_t parts[3] = {out[i], XXH3_64bits(v->strides, (size_t)src[i].rank * sizeof(int64_t)),
-                             v->scale ? XXH3_64bits(v->scale, (size_t)src[i].dims[0] * sizeof(float))
-                                      : 0};
-        out[i] = XXH3_64bits_withSeed(parts, sizeof parts, 0x76696577u /* "view" */);
+        out[i] = view_hash(out[i], &src[i], views ? &views[i] : NULL);
     }
     anvil__free(h);
     anvil__free(owner);
@@ -228,44 +256,71 @@ static int32_t source_index(const anvil__graph *w, int32_t v) {
 /* A slot whose recipe is one Pack of a source (plain, or a view), maybe with scales. */
 typedef struct pack_job {
     int32_t slot, source;
-    int32_t scale; /* index in the build's kept values of the Pack's scales, -1 without */
+    int32_t scale;   /* index in the build's kept values of the Pack's scales, -1 without */
+    bool hashes;     /* the job hashes its source (deferred: nothing else reads it) */
+    bool changed;    /* it did, and the hash differs from the base set's (or it has none) */
+    bool unchanged;  /* the slot can be shared with the base set: nothing it reads changed */
     anvil_status status;
     char message[256]; /* errors are per thread */
 } pack_job;
 
-static void run_pack_job(const anvil_engine *e, const anvil__tensor *sources,
-                         const anvil__tensor_view *views, const anvil__tensor *kept,
-                         const anvil__tensor *res, pack_job *j) {
+/* What the pack jobs read besides the sources. */
+typedef struct job_inputs {
+    const anvil__tensor *sources;
+    const anvil__tensor_view *views;
+    const anvil__tensor *kept;
+    const anvil__tensor *res;
+    const anvil__weight_set *base; /* NULL unless it knows its sources' hashes */
+    anvil__weight_set *set;        /* deferred hashes are written here */
+    const bool *dirty;             /* per weight-graph value: changed before deferred sources */
+} job_inputs;
+
+/* A deferred source is hashed here, while its bytes are about to be read anyway; when its
+ * hash and scales are unchanged, the slot is left for sharing with the base set. */
+static void run_pack_job(const anvil_engine *e, const job_inputs *in, pack_job *j) {
     const anvil__graph *w = e->weights;
     const anvil__backend *be = e->backend;
-    const anvil__tensor *t = &sources[j->source];
-    void *dst = res[j->slot].data;
+    const anvil__tensor *t = &in->sources[j->source];
+    const anvil__tensor_view *view = in->views && in->views[j->source].base ? &in->views[j->source]
+                                                                            : NULL;
+    const anvil__node *pack = &w->nodes[w->values[w->outputs[j->slot]].producer];
+    anvil_status s = ANVIL_OK;
+    if (j->hashes) {
+        uint64_t *h = &in->set->source_hashes[j->source];
+        const anvil__weight_set *b = in->base;
+        s = source_hash(t, view, h);
+        j->changed = !b || b->source_hashes[j->source] != *h;
+        j->unchanged = s == ANVIL_OK && !j->changed && (j->scale < 0 || !in->dirty[pack->inputs[1]]) &&
+                       b->bufs[j->slot] && b->slot_bytes[j->slot] == e->slots[j->slot].shape.bytes;
+        if (j->unchanged) return;
+    }
+    void *dst = in->res[j->slot].data;
     anvil__layout to, from = {0};
-    anvil_status s = anvil__pack_node_layout(&w->nodes[w->values[w->outputs[j->slot]].producer], &to);
+    if (s == ANVIL_OK) s = anvil__pack_node_layout(pack, &to);
     from.bytes = t->bytes;
     if (s == ANVIL_OK && j->scale >= 0) /* a folded BatchNorm: the recipes computed its scales */
-        s = anvil__pack_scaled(be, t, kept[j->scale].data, &to, dst);
-    else if (s == ANVIL_OK && views && views[j->source].base)
-        s = anvil__pack_view_or_copy(be, t, &views[j->source], &to, dst);
+        s = anvil__pack_scaled(be, t, in->kept[j->scale].data, &to, dst);
+    else if (s == ANVIL_OK && view)
+        s = anvil__pack_view_or_copy(be, t, view, &to, dst);
     else if (s == ANVIL_OK)
         s = be->reorder(be->ctx, t, &from, t->data, &to, dst);
     j->status = s;
     if (s != ANVIL_OK) snprintf(j->message, sizeof j->message, "%s", anvil_last_error());
 }
 
-/* The slots to rebuild whose recipe is one Pack of a source, the weight read in place (a view
- * included), largest first. A Pack with scales (a folded BatchNorm) adds its scale value to
- * `keep` (once), for the interpreter to hand back. */
+/* The stored slots whose recipe is one Pack of a source, the weight read in place (a view
+ * included), largest first; with `rebuild`, only those it marks. */
 static int32_t find_pack_jobs(const anvil_engine *e, const anvil__tensor *sources,
-                              const bool *rebuild, pack_job *jobs, int32_t *keep,
-                              int32_t *n_keep) {
+                              const bool *rebuild, pack_job *jobs) {
     const anvil__graph *w = e->weights;
     int32_t n = 0;
+    if (!e->backend->host_memory || !e->backend->pack_view) return 0;
     for (int32_t o = 0; o < w->n_outputs; o++) {
-        int32_t p = rebuild[o] ? w->values[w->outputs[o]].producer : -1;
+        bool wanted = rebuild ? rebuild[o] : anvil__slot_stored(e, o);
+        int32_t p = wanted ? w->values[w->outputs[o]].producer : -1;
         if (p < 0 || w->nodes[p].op != ANVIL_OP_Pack) continue;
         const anvil__node *node = &w->nodes[p];
-        int32_t i = source_index(w, node->inputs[0]), scale = -1;
+        int32_t i = source_index(w, node->inputs[0]);
         const anvil__value *sv = node->n_inputs == 2 ? &w->values[node->inputs[1]] : NULL;
         anvil__layout to;
         if (i < 0 || (sv && !anvil__pack_scale_fits(sv->dtype, sv->rank, sv->dims, &sources[i])) ||
@@ -273,37 +328,86 @@ static int32_t find_pack_jobs(const anvil_engine *e, const anvil__tensor *source
             (to.kind == ANVIL_LAYOUT_PLAIN ? sources[i].bytes : to.bytes) != e->slots[o].shape.bytes)
             continue; /* the interpreter's Pack checks and reports these (engine files are
                          untrusted: declared shapes and layouts may disagree with the slots) */
-        if (sv) {
-            for (int32_t k = 0; k < *n_keep && scale < 0; k++)
-                if (keep[k] == node->inputs[1]) scale = k;
-            if (scale < 0) keep[scale = (*n_keep)++] = node->inputs[1];
-        }
         int32_t k = n++;
         for (; k > 0 && sources[jobs[k - 1].source].bytes < sources[i].bytes; k--)
             jobs[k] = jobs[k - 1];
-        jobs[k] = (pack_job){.slot = o, .source = i, .scale = scale};
+        jobs[k] = (pack_job){.slot = o, .source = i, .scale = -1};
     }
     return n;
 }
 
+/* Marks the sources whose hash their pack job computes: read by that Pack alone among the
+ * nodes computing stored slots (so the source's change decides that one slot) and not a
+ * stored slot of their own. */
+static anvil_status defer_hashes(const anvil_engine *e, pack_job *jobs, int32_t n,
+                                 bool *deferred) {
+    const anvil__graph *w = e->weights;
+    size_t nv = (size_t)w->n_values + 1;
+    int32_t *readers = anvil__calloc(nv, sizeof *readers);
+    bool *live = anvil__calloc(nv, sizeof *live);
+    if (!readers || !live) {
+        anvil__free(readers);
+        anvil__free(live);
+        return ANVIL_STATUS_OUT_OF_MEMORY;
+    }
+    for (int32_t o = 0; o < w->n_outputs; o++) live[w->outputs[o]] |= anvil__slot_stored(e, o);
+    for (int32_t k = w->n_nodes - 1; k >= 0; k--) { /* nodes are in topological order */
+        const anvil__node *node = &w->nodes[k];
+        bool l = false;
+        for (int32_t o = 0; o < node->n_outputs; o++) l |= node->outputs[o] >= 0 && live[node->outputs[o]];
+        for (int32_t i = 0; l && i < node->n_inputs; i++)
+            if (node->inputs[i] >= 0) live[node->inputs[i]] = true;
+    }
+    for (int32_t k = 0; k < w->n_nodes; k++) {
+        const anvil__node *node = &w->nodes[k];
+        bool used = false; /* nodes of no stored slot never run (a fold's old Mul) */
+        for (int32_t o = 0; o < node->n_outputs; o++) used |= node->outputs[o] >= 0 && live[node->outputs[o]];
+        for (int32_t i = 0; used && i < node->n_inputs; i++)
+            if (node->inputs[i] >= 0) readers[node->inputs[i]]++;
+    }
+    for (int32_t o = 0; o < w->n_outputs; o++) /* a slot of its own (unstored ones are unused) */
+        readers[w->outputs[o]] += anvil__slot_stored(e, o);
+    for (int32_t k = 0; k < n; k++) {
+        jobs[k].hashes = readers[w->inputs[jobs[k].source]] == 1;
+        deferred[jobs[k].source] = jobs[k].hashes;
+    }
+    anvil__free(readers);
+    anvil__free(live);
+    return ANVIL_OK;
+}
+
+/* Gives each job with scales the index of its scale value in `keep` (once per value). */
+static void collect_scales(const anvil_engine *e, pack_job *jobs, int32_t n, int32_t *keep,
+                           int32_t *n_keep) {
+    const anvil__graph *w = e->weights;
+    for (int32_t k = 0; k < n; k++) {
+        const anvil__node *pack = &w->nodes[w->values[w->outputs[jobs[k].slot]].producer];
+        if (pack->n_inputs < 2) continue;
+        int32_t scale = -1;
+        for (int32_t i = 0; i < *n_keep && scale < 0; i++)
+            if (keep[i] == pack->inputs[1]) scale = i;
+        if (scale < 0) keep[scale = (*n_keep)++] = pack->inputs[1];
+        jobs[k].scale = scale;
+    }
+}
+
 /* Runs the recipes of the slots to rebuild straight into their memory (host backends), the
- * single-Pack slots apart: the interpreter computes everything else (and the scales of
- * folded BatchNorms), then those pack in parallel, one reorder per thread and the largest
- * first. Packing is bound by memory traffic; one reorder split over the threads keeps them
- * far less busy (measured on mobilenet_v2: 1.8 against 2.3 ms for its 14 MB). */
-static anvil_status run_recipes_host(const anvil_engine *e, const anvil__tensor *sources,
-                                     const anvil__tensor_view *views, const bool *rebuild,
-                                     size_t limit, anvil__tensor *res) {
+ * pack jobs (single-Pack slots) apart: the interpreter computes everything else (and the
+ * scales of folded BatchNorms), then the jobs pack in parallel, one reorder per thread and the
+ * largest first. Packing is bound by memory traffic; one reorder split over the threads keeps
+ * them far less busy (measured on mobilenet_v2: 1.8 against 2.3 ms for its 14 MB). */
+static anvil_status run_recipes_host(const anvil_engine *e, job_inputs *in, const bool *rebuild,
+                                     size_t limit, pack_job *jobs, int32_t n) {
     const anvil__graph *w = e->weights;
     size_t n_out = (size_t)w->n_outputs + 1;
-    pack_job *jobs = anvil__calloc(n_out, sizeof *jobs);
-    int32_t *keep = anvil__calloc(n_out, sizeof *keep), n_keep = 0, n = 0;
+    int32_t *keep = anvil__calloc(n_out, sizeof *keep), n_keep = 0;
     anvil__tensor *kept = anvil__calloc(n_out, sizeof *kept);
     bool *want = anvil__malloc_array(n_out, sizeof *want);
-    anvil_status s = jobs && keep && kept && want ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
-    if (s == ANVIL_OK && e->backend->pack_view)
-        n = find_pack_jobs(e, sources, rebuild, jobs, keep, &n_keep);
-    if (s == ANVIL_OK) memcpy(want, rebuild, (n_out - 1) * sizeof *want);
+    anvil_status s = keep && kept && want ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
+    if (s == ANVIL_OK) {
+        collect_scales(e, jobs, n, keep, &n_keep);
+        memcpy(want, rebuild, (n_out - 1) * sizeof *want);
+    }
     for (int32_t k = 0; s == ANVIL_OK && k < n; k++) want[jobs[k].slot] = false;
     for (int32_t k = 0; s == ANVIL_OK && k < n_keep; k++) {
         const anvil__value *v = &w->values[keep[k]];
@@ -312,15 +416,15 @@ static anvil_status run_recipes_host(const anvil_engine *e, const anvil__tensor 
             s = ANVIL_STATUS_OUT_OF_MEMORY;
     }
     anvil__interp_opts opts = {want, true, keep, n_keep, kept, limit};
-    if (s == ANVIL_OK) s = anvil__interp_run_ex(w, sources, res, &opts);
+    if (s == ANVIL_OK) s = anvil__interp_run_ex(w, in->sources, (anvil__tensor *)in->res, &opts);
+    in->kept = kept;
     if (s == ANVIL_OK) {
 #pragma omp parallel for schedule(dynamic, 1)
-        for (int32_t k = 0; k < n; k++) run_pack_job(e, sources, views, kept, res, &jobs[k]);
+        for (int32_t k = 0; k < n; k++) run_pack_job(e, in, &jobs[k]);
     }
     for (int32_t k = 0; s == ANVIL_OK && k < n; k++)
         if (jobs[k].status != ANVIL_OK) s = anvil__error(jobs[k].status, "%s", jobs[k].message);
     for (int32_t k = 0; kept && k < n_keep; k++) anvil__free(kept[k].data);
-    anvil__free(jobs);
     anvil__free(keep);
     anvil__free(kept);
     anvil__free(want);
@@ -328,19 +432,18 @@ static anvil_status run_recipes_host(const anvil_engine *e, const anvil__tensor 
 }
 
 /* Marks, per slot, whether it must be rebuilt: a source it depends on changed, or the base
- * set cannot tell (no base, no hashes). Unchanged slots are shared, views into a loaded
- * engine's file included (the mapping is reference-counted). */
-static anvil_status mark_rebuild(const anvil_engine *e, const anvil__weight_set *set,
-                                 const anvil__weight_set *base, bool *rebuild,
-                                 anvil__build_stats *stats) {
+ * set cannot tell (no base, no hashes). Deferred sources (hashed later by their pack jobs)
+ * count as changed here. Unchanged slots are shared, views into a loaded engine's file
+ * included (the mapping is reference-counted). dirty[v]: value v depends on a changed source. */
+static void mark_rebuild(const anvil_engine *e, const anvil__weight_set *set,
+                         const anvil__weight_set *base, const bool *deferred, bool *dirty,
+                         bool *rebuild, anvil__build_stats *stats) {
     const anvil__graph *w = e->weights;
-    bool *dirty = anvil__calloc((size_t)w->n_values + 1, sizeof *dirty);
-    if (!dirty) return ANVIL_STATUS_OUT_OF_MEMORY;
     bool known = base && base->source_hashes && base->n_sources == w->n_inputs;
     for (int32_t i = 0; i < w->n_inputs; i++) {
-        bool changed = !known || base->source_hashes[i] != set->source_hashes[i];
+        bool changed = deferred[i] || !known || base->source_hashes[i] != set->source_hashes[i];
         dirty[w->inputs[i]] = changed;
-        stats->sources_changed += changed;
+        stats->sources_changed += changed && !deferred[i];
     }
     for (int32_t n = 0; n < w->n_nodes; n++) {
         const anvil__node *node = &w->nodes[n];
@@ -353,8 +456,23 @@ static anvil_status mark_rebuild(const anvil_engine *e, const anvil__weight_set 
         rebuild[i] = anvil__slot_stored(e, i) &&
                      (dirty[w->outputs[i]] || !base || !base->bufs[i] ||
                       base->slot_bytes[i] != e->slots[i].shape.bytes);
-    anvil__free(dirty);
-    return ANVIL_OK;
+}
+
+/* After the jobs: a deferred source that did not change leaves its slot shared with the base
+ * set (the memory placed for it goes back to the pool); one that did counts as changed. */
+static void settle_deferred(const anvil_engine *e, const pack_job *jobs, int32_t n,
+                            const anvil__weight_set *base, anvil__weight_set *set, bool *rebuild,
+                            anvil__build_stats *stats) {
+    for (int32_t k = 0; k < n; k++) {
+        const pack_job *j = &jobs[k];
+        stats->sources_changed += j->hashes && j->changed;
+        if (!j->unchanged) continue;
+        buf_release(e, set->bufs[j->slot]);
+        atomic_fetch_add(&base->bufs[j->slot]->refs, 1);
+        set->bufs[j->slot] = base->bufs[j->slot];
+        set->slots[j->slot] = base->slots[j->slot];
+        rebuild[j->slot] = false;
+    }
 }
 
 /* The most a recipe value or slot may take. Weight graphs come from engine files, which may
@@ -412,15 +530,14 @@ static anvil_status place_slots(const anvil_engine *e, anvil__weight_set *set,
 
 /* Runs the recipes of the slots to rebuild; host-memory backends get them written in place,
  * others get them copied from host results. */
-static anvil_status run_recipes(const anvil_engine *e, anvil__weight_set *set,
-                                const anvil__tensor *sources, const anvil__tensor_view *views,
-                                const bool *rebuild, size_t limit,
+static anvil_status run_recipes(const anvil_engine *e, anvil__weight_set *set, job_inputs *in,
+                                const bool *rebuild, size_t limit, pack_job *jobs, int32_t n_jobs,
                                 anvil__tensor *res) {
     const anvil__backend *be = e->backend;
     const anvil__graph *w = e->weights;
-    if (be->host_memory) return run_recipes_host(e, sources, views, rebuild, limit, res);
+    if (be->host_memory) return run_recipes_host(e, in, rebuild, limit, jobs, n_jobs);
     anvil__interp_opts opts = {rebuild, false, NULL, 0, NULL, limit};
-    anvil_status s = anvil__interp_run_ex(w, sources, res, &opts);
+    anvil_status s = anvil__interp_run_ex(w, in->sources, res, &opts);
     for (int32_t i = 0; i < w->n_outputs; i++) {
         if (s == ANVIL_OK && rebuild[i]) {
             if (res[i].bytes != set->slot_bytes[i])
@@ -434,6 +551,47 @@ static anvil_status run_recipes(const anvil_engine *e, anvil__weight_set *set,
     return s;
 }
 
+/* Builds the set in steps: pack jobs found (their sources' hashes deferred to them, so each
+ * such source is read once while it is in cache), the other sources hashed, slots to rebuild
+ * marked and placed, recipes and jobs run, then the deferred sources settled. */
+static anvil_status build(const anvil_engine *e, const anvil__tensor *sources,
+                          const anvil__tensor_view *views, const anvil__weight_set *base,
+                          anvil__weight_set *set, anvil__build_stats *stats) {
+    const anvil__graph *w = e->weights;
+    size_t n_out = (size_t)w->n_outputs + 1;
+    anvil__tensor *res = anvil__calloc(n_out, sizeof *res);
+    bool *rebuild = anvil__calloc(n_out, sizeof *rebuild);
+    bool *deferred = anvil__calloc((size_t)w->n_inputs + 1, sizeof *deferred);
+    bool *dirty = anvil__calloc((size_t)w->n_values + 1, sizeof *dirty);
+    pack_job *all = anvil__calloc(n_out, sizeof *all), *jobs = anvil__calloc(n_out, sizeof *jobs);
+    anvil_status s = res && rebuild && deferred && dirty && all && jobs ? ANVIL_OK
+                                                                        : ANVIL_STATUS_OUT_OF_MEMORY;
+    int32_t n_all = s == ANVIL_OK ? find_pack_jobs(e, sources, NULL, all) : 0, n = 0;
+    if (s == ANVIL_OK) s = defer_hashes(e, all, n_all, deferred);
+    if (s == ANVIL_OK) s = hash_sources(sources, views, deferred, w->n_inputs, set->source_hashes);
+    if (s == ANVIL_OK) mark_rebuild(e, set, base, deferred, dirty, rebuild, stats);
+    size_t limit = recipe_limit(sources, w->n_inputs);
+    if (s == ANVIL_OK) s = place_slots(e, set, base, rebuild, limit, res);
+    for (int32_t k = 0; s == ANVIL_OK && k < n_all; k++) /* every deferred job is rebuilt */
+        if (rebuild[all[k].slot]) jobs[n++] = all[k];
+    bool known = base && base->source_hashes && base->n_sources == w->n_inputs;
+    job_inputs in = {sources, views, NULL, res, known ? base : NULL, set, dirty};
+    if (s == ANVIL_OK) s = run_recipes(e, set, &in, rebuild, limit, jobs, n, res);
+    if (s == ANVIL_OK) settle_deferred(e, jobs, n, base, set, rebuild, stats);
+    for (int32_t i = 0; s == ANVIL_OK && i < w->n_outputs; i++) {
+        if (!rebuild[i]) continue;
+        stats->slots_rebuilt++;
+        stats->bytes_rebuilt += set->slot_bytes[i];
+    }
+    anvil__free(res);
+    anvil__free(rebuild);
+    anvil__free(deferred);
+    anvil__free(dirty);
+    anvil__free(all);
+    anvil__free(jobs);
+    return s;
+}
+
 anvil_status anvil__weights_build(const anvil_engine *e, const anvil__tensor *sources,
                                   const anvil__tensor_view *views, const anvil__weight_set *base,
                                   anvil__weight_set **out, anvil__build_stats *stats) {
@@ -443,21 +601,7 @@ anvil_status anvil__weights_build(const anvil_engine *e, const anvil__tensor *so
     memset(stats, 0, sizeof *stats);
     const anvil__graph *w = e->weights;
     anvil__weight_set *set = anvil__weight_set_new(w->n_outputs, w->n_inputs);
-    anvil__tensor *res = anvil__calloc((size_t)w->n_outputs + 1, sizeof *res);
-    bool *rebuild = anvil__calloc((size_t)w->n_outputs + 1, sizeof *rebuild);
-    anvil_status s = set && res && rebuild ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
-    if (s == ANVIL_OK) s = hash_sources(sources, views, w->n_inputs, set->source_hashes);
-    if (s == ANVIL_OK) s = mark_rebuild(e, set, base, rebuild, stats);
-    size_t limit = recipe_limit(sources, w->n_inputs);
-    if (s == ANVIL_OK) s = place_slots(e, set, base, rebuild, limit, res);
-    if (s == ANVIL_OK) s = run_recipes(e, set, sources, views, rebuild, limit, res);
-    for (int32_t i = 0; s == ANVIL_OK && i < w->n_outputs; i++) {
-        if (!rebuild[i]) continue;
-        stats->slots_rebuilt++;
-        stats->bytes_rebuilt += set->slot_bytes[i];
-    }
-    anvil__free(res);
-    anvil__free(rebuild);
+    anvil_status s = set ? build(e, sources, views, base, set, stats) : ANVIL_STATUS_OUT_OF_MEMORY;
     if (s != ANVIL_OK) {
         anvil__weight_set_free(e, set);
         return s;
