@@ -31,6 +31,8 @@ void anvil__weight_set_free(const anvil_engine *e, anvil__weight_set *set);
 /* Whether slot i is read by the engine's plan (the others are recipe intermediates the
  * weight set does not keep). */
 bool anvil__slot_stored(const anvil_engine *e, int32_t slot);
+/* anvil__slot_stored for every slot (weights->n_outputs entries), in one pass. */
+void anvil__slots_stored(const anvil_engine *e, bool *stored);
 /* Per weight-graph value: whether the engine reads it when it runs, itself or through a slot
  * made from it (a packed copy). The others were only read at compile time: shape arithmetic,
  * or scalars folded into kernels such as a fused Clip's bounds. live: weights->n_values. */

@@ -153,6 +153,17 @@ anvil_status anvil__engine_replan(const anvil_engine *e, const anvil__tensor *in
     return s;
 }
 
+/* Per slot: whether the plan reads it, for all slots in one pass over the plan's buffers. */
+static void slots_read_by_plan(const anvil_engine *e, bool *read) {
+    const anvil__plan *p = e->plan;
+    int32_t n = e->weights->n_outputs;
+    memset(read, 0, (size_t)n * sizeof *read);
+    for (int32_t i = 0; i < p->n_bufs; i++)
+        if (p->bufs[i].kind == ANVIL_BUF_SLOT && p->bufs[i].last >= 0 && p->bufs[i].index >= 0 &&
+            p->bufs[i].index < n)
+            read[p->bufs[i].index] = true;
+}
+
 static bool slot_read_by_plan(const anvil_engine *e, int32_t slot) {
     const anvil__plan *p = e->plan;
     for (int32_t i = 0; i < p->n_bufs; i++)
@@ -165,11 +176,20 @@ bool anvil__slot_stored(const anvil_engine *e, int32_t slot) {
     return slot_read_by_plan(e, slot) || e->slots[slot].shape.bytes <= ANVIL_SMALL_SLOT_BYTES;
 }
 
+void anvil__slots_stored(const anvil_engine *e, bool *stored) {
+    slots_read_by_plan(e, stored);
+    for (int32_t i = 0; i < e->weights->n_outputs; i++)
+        stored[i] |= e->slots[i].shape.bytes <= ANVIL_SMALL_SLOT_BYTES;
+}
+
 void anvil__weights_live_at_run(const anvil_engine *e, bool *live) {
     const anvil__graph *w = e->weights;
     memset(live, 0, (size_t)w->n_values * sizeof *live);
-    for (int32_t i = 0; i < w->n_outputs; i++)
-        if (slot_read_by_plan(e, i)) live[w->outputs[i]] = true;
+    bool *read = anvil__calloc((size_t)w->n_outputs + 1, sizeof *read);
+    if (read) slots_read_by_plan(e, read);
+    for (int32_t i = 0; i < w->n_outputs; i++) /* without memory: one slot at a time */
+        if (read ? read[i] : slot_read_by_plan(e, i)) live[w->outputs[i]] = true;
+    anvil__free(read);
     for (int32_t n = w->n_nodes - 1; n >= 0; n--) { /* a Pack's input feeds its packed slot */
         const anvil__node *node = &w->nodes[n];
         bool l = false;

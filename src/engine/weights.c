@@ -12,6 +12,7 @@
 #include "interp/interp.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "core/fast_hash.h"
 
@@ -218,13 +219,15 @@ void anvil__weights_viewable(const anvil_engine *e, bool *viewable) {
     size_t nv = (size_t)w->n_values + 1;
     bool *live = anvil__calloc(nv, sizeof *live), *read = anvil__calloc(nv, sizeof *read);
     bool *packed = anvil__calloc(nv, sizeof *packed), *other = anvil__calloc(nv, sizeof *other);
-    ok &= live && read && packed && other; /* without memory: no views, which is always correct */
+    bool *stored = anvil__calloc((size_t)w->n_outputs + 1, sizeof *stored);
+    ok &= live && read && packed && other && stored; /* without memory: no views (correct) */
     if (ok) anvil__weights_live_at_run(e, live);
+    if (ok) anvil__slots_stored(e, stored);
     for (int32_t n = 0; ok && n < w->n_nodes; n++)
         for (int32_t k = 0; k < w->nodes[n].n_inputs; k++)
             if (w->nodes[n].inputs[k] >= 0) read[w->nodes[n].inputs[k]] = true;
     for (int32_t o = 0; ok && o < w->n_outputs; o++) /* a source kept as a slot of its own */
-        other[w->outputs[o]] |= anvil__slot_stored(e, o);
+        other[w->outputs[o]] |= stored[o];
     /* The only readers of a view are Packs whose slot the engine reads at run time (so the
      * compile-time hash guard never looks at the view's hash) and nothing else reads. */
     for (int32_t n = 0; ok && n < w->n_nodes; n++) {
@@ -244,18 +247,13 @@ void anvil__weights_viewable(const anvil_engine *e, bool *viewable) {
     anvil__free(read);
     anvil__free(packed);
     anvil__free(other);
-}
-
-/* Which source weight-graph value v is, -1 if none. */
-static int32_t source_index(const anvil__graph *w, int32_t v) {
-    for (int32_t i = 0; i < w->n_inputs; i++)
-        if (w->inputs[i] == v) return i;
-    return -1;
+    anvil__free(stored);
 }
 
 /* A slot whose recipe is one Pack of a source (plain, or a view), maybe with scales. */
 typedef struct pack_job {
     int32_t slot, source;
+    size_t bytes;    /* the source's: the largest jobs go first */
     int32_t scale;   /* index in the build's kept values of the Pack's scales, -1 without */
     bool hashes;     /* the job hashes its source (deferred: nothing else reads it) */
     bool changed;    /* it did, and the hash differs from the base set's (or it has none) */
@@ -308,19 +306,29 @@ static void run_pack_job(const anvil_engine *e, const job_inputs *in, pack_job *
     if (s != ANVIL_OK) snprintf(j->message, sizeof j->message, "%s", anvil_last_error());
 }
 
+static int larger_first(const void *a, const void *b) {
+    const pack_job *x = a, *y = b;
+    if (x->bytes != y->bytes) return x->bytes > y->bytes ? -1 : 1;
+    return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
 /* The stored slots whose recipe is one Pack of a source, the weight read in place (a view
- * included), largest first; with `rebuild`, only those it marks. */
-static int32_t find_pack_jobs(const anvil_engine *e, const anvil__tensor *sources,
-                              const bool *rebuild, pack_job *jobs) {
+ * included), largest first. */
+static anvil_status find_pack_jobs(const anvil_engine *e, const anvil__tensor *sources,
+                                   const bool *stored, pack_job *jobs, int32_t *n_jobs) {
     const anvil__graph *w = e->weights;
     int32_t n = 0;
-    if (!e->backend->host_memory || !e->backend->pack_view) return 0;
+    *n_jobs = 0;
+    if (!e->backend->host_memory || !e->backend->pack_view) return ANVIL_OK;
+    int32_t *source_of = anvil__malloc_array((size_t)w->n_values + 1, sizeof *source_of);
+    if (!source_of) return ANVIL_STATUS_OUT_OF_MEMORY;
+    for (int32_t v = 0; v < w->n_values; v++) source_of[v] = -1;
+    for (int32_t i = 0; i < w->n_inputs; i++) source_of[w->inputs[i]] = i;
     for (int32_t o = 0; o < w->n_outputs; o++) {
-        bool wanted = rebuild ? rebuild[o] : anvil__slot_stored(e, o);
-        int32_t p = wanted ? w->values[w->outputs[o]].producer : -1;
+        int32_t p = stored[o] ? w->values[w->outputs[o]].producer : -1;
         if (p < 0 || w->nodes[p].op != ANVIL_OP_Pack) continue;
         const anvil__node *node = &w->nodes[p];
-        int32_t i = source_index(w, node->inputs[0]);
+        int32_t i = node->inputs[0] >= 0 ? source_of[node->inputs[0]] : -1;
         const anvil__value *sv = node->n_inputs == 2 ? &w->values[node->inputs[1]] : NULL;
         anvil__layout to;
         if (i < 0 || (sv && !anvil__pack_scale_fits(sv->dtype, sv->rank, sv->dims, &sources[i])) ||
@@ -328,19 +336,19 @@ static int32_t find_pack_jobs(const anvil_engine *e, const anvil__tensor *source
             (to.kind == ANVIL_LAYOUT_PLAIN ? sources[i].bytes : to.bytes) != e->slots[o].shape.bytes)
             continue; /* the interpreter's Pack checks and reports these (engine files are
                          untrusted: declared shapes and layouts may disagree with the slots) */
-        int32_t k = n++;
-        for (; k > 0 && sources[jobs[k - 1].source].bytes < sources[i].bytes; k--)
-            jobs[k] = jobs[k - 1];
-        jobs[k] = (pack_job){.slot = o, .source = i, .scale = -1};
+        jobs[n++] = (pack_job){.slot = o, .source = i, .bytes = sources[i].bytes, .scale = -1};
     }
-    return n;
+    qsort(jobs, (size_t)n, sizeof *jobs, larger_first);
+    anvil__free(source_of);
+    *n_jobs = n;
+    return ANVIL_OK;
 }
 
 /* Marks the sources whose hash their pack job computes: read by that Pack alone among the
  * nodes computing stored slots (so the source's change decides that one slot) and not a
  * stored slot of their own. */
-static anvil_status defer_hashes(const anvil_engine *e, pack_job *jobs, int32_t n,
-                                 bool *deferred) {
+static anvil_status defer_hashes(const anvil_engine *e, const bool *stored, pack_job *jobs,
+                                 int32_t n, bool *deferred) {
     const anvil__graph *w = e->weights;
     size_t nv = (size_t)w->n_values + 1;
     int32_t *readers = anvil__calloc(nv, sizeof *readers);
@@ -350,7 +358,7 @@ static anvil_status defer_hashes(const anvil_engine *e, pack_job *jobs, int32_t 
         anvil__free(live);
         return ANVIL_STATUS_OUT_OF_MEMORY;
     }
-    for (int32_t o = 0; o < w->n_outputs; o++) live[w->outputs[o]] |= anvil__slot_stored(e, o);
+    for (int32_t o = 0; o < w->n_outputs; o++) live[w->outputs[o]] |= stored[o];
     for (int32_t k = w->n_nodes - 1; k >= 0; k--) { /* nodes are in topological order */
         const anvil__node *node = &w->nodes[k];
         bool l = false;
@@ -366,7 +374,7 @@ static anvil_status defer_hashes(const anvil_engine *e, pack_job *jobs, int32_t 
             if (node->inputs[i] >= 0) readers[node->inputs[i]]++;
     }
     for (int32_t o = 0; o < w->n_outputs; o++) /* a slot of its own (unstored ones are unused) */
-        readers[w->outputs[o]] += anvil__slot_stored(e, o);
+        readers[w->outputs[o]] += stored[o];
     for (int32_t k = 0; k < n; k++) {
         jobs[k].hashes = readers[w->inputs[jobs[k].source]] == 1;
         deferred[jobs[k].source] = jobs[k].hashes;
@@ -435,7 +443,7 @@ static anvil_status run_recipes_host(const anvil_engine *e, job_inputs *in, cons
  * set cannot tell (no base, no hashes). Deferred sources (hashed later by their pack jobs)
  * count as changed here. Unchanged slots are shared, views into a loaded engine's file
  * included (the mapping is reference-counted). dirty[v]: value v depends on a changed source. */
-static void mark_rebuild(const anvil_engine *e, const anvil__weight_set *set,
+static void mark_rebuild(const anvil_engine *e, const bool *stored, const anvil__weight_set *set,
                          const anvil__weight_set *base, const bool *deferred, bool *dirty,
                          bool *rebuild, anvil__build_stats *stats) {
     const anvil__graph *w = e->weights;
@@ -453,7 +461,7 @@ static void mark_rebuild(const anvil_engine *e, const anvil__weight_set *set,
             if (node->outputs[o] >= 0) dirty[node->outputs[o]] = d;
     }
     for (int32_t i = 0; i < w->n_outputs; i++)
-        rebuild[i] = anvil__slot_stored(e, i) &&
+        rebuild[i] = stored[i] &&
                      (dirty[w->outputs[i]] || !base || !base->bufs[i] ||
                       base->slot_bytes[i] != e->slots[i].shape.bytes);
 }
@@ -488,13 +496,13 @@ static size_t recipe_limit(const anvil__tensor *sources, int32_t n) {
 }
 
 /* Gives every slot to be rebuilt fresh backend memory, and shares the others with base. */
-static anvil_status place_slots(const anvil_engine *e, anvil__weight_set *set,
+static anvil_status place_slots(const anvil_engine *e, const bool *stored, anvil__weight_set *set,
                                 const anvil__weight_set *base, const bool *rebuild,
                                 size_t limit, anvil__tensor *res) {
     const anvil__backend *be = e->backend;
     const anvil__graph *w = e->weights;
     for (int32_t i = 0; i < w->n_outputs; i++) {
-        if (!anvil__slot_stored(e, i)) continue;
+        if (!stored[i]) continue;
         size_t bytes = e->slots[i].shape.bytes;
         set->slot_bytes[i] = bytes;
         if (!rebuild[i]) {
@@ -563,15 +571,19 @@ static anvil_status build(const anvil_engine *e, const anvil__tensor *sources,
     bool *rebuild = anvil__calloc(n_out, sizeof *rebuild);
     bool *deferred = anvil__calloc((size_t)w->n_inputs + 1, sizeof *deferred);
     bool *dirty = anvil__calloc((size_t)w->n_values + 1, sizeof *dirty);
+    bool *stored = anvil__calloc(n_out, sizeof *stored);
     pack_job *all = anvil__calloc(n_out, sizeof *all), *jobs = anvil__calloc(n_out, sizeof *jobs);
-    anvil_status s = res && rebuild && deferred && dirty && all && jobs ? ANVIL_OK
-                                                                        : ANVIL_STATUS_OUT_OF_MEMORY;
-    int32_t n_all = s == ANVIL_OK ? find_pack_jobs(e, sources, NULL, all) : 0, n = 0;
-    if (s == ANVIL_OK) s = defer_hashes(e, all, n_all, deferred);
+    anvil_status s = res && rebuild && deferred && dirty && stored && all && jobs
+                         ? ANVIL_OK
+                         : ANVIL_STATUS_OUT_OF_MEMORY;
+    int32_t n_all = 0, n = 0;
+    if (s == ANVIL_OK) anvil__slots_stored(e, stored);
+    if (s == ANVIL_OK) s = find_pack_jobs(e, sources, stored, all, &n_all);
+    if (s == ANVIL_OK) s = defer_hashes(e, stored, all, n_all, deferred);
     if (s == ANVIL_OK) s = hash_sources(sources, views, deferred, w->n_inputs, set->source_hashes);
-    if (s == ANVIL_OK) mark_rebuild(e, set, base, deferred, dirty, rebuild, stats);
+    if (s == ANVIL_OK) mark_rebuild(e, stored, set, base, deferred, dirty, rebuild, stats);
     size_t limit = recipe_limit(sources, w->n_inputs);
-    if (s == ANVIL_OK) s = place_slots(e, set, base, rebuild, limit, res);
+    if (s == ANVIL_OK) s = place_slots(e, stored, set, base, rebuild, limit, res);
     for (int32_t k = 0; s == ANVIL_OK && k < n_all; k++) /* every deferred job is rebuilt */
         if (rebuild[all[k].slot]) jobs[n++] = all[k];
     bool known = base && base->source_hashes && base->n_sources == w->n_inputs;
@@ -587,6 +599,7 @@ static anvil_status build(const anvil_engine *e, const anvil__tensor *sources,
     anvil__free(rebuild);
     anvil__free(deferred);
     anvil__free(dirty);
+    anvil__free(stored);
     anvil__free(all);
     anvil__free(jobs);
     return s;

@@ -51,25 +51,31 @@ static uint64_t load_le64(const uint8_t *p) {
     return v;
 }
 
-/* Reads a JSON number that must be a non-negative integer; `what` names it in messages. */
-static anvil_status json_uint(const cJSON *item, const char *tensor, const char *what,
+/* Reads a JSON number that must be a non-negative integer; `what` names it in messages, with
+ * " <index>" after it when index >= 0 (formatted only on error: headers hold many numbers). */
+static anvil_status json_uint(const cJSON *item, const char *tensor, const char *field, int index,
                               uint64_t *out) {
+    double d = cJSON_IsNumber(item) ? item->valuedouble : -1;
+    if (d >= 0 && d <= ST_MAX_INT && (double)(uint64_t)d == d) {
+        *out = (uint64_t)d;
+        return ANVIL_OK;
+    }
+    char what[64];
+    if (index >= 0)
+        snprintf(what, sizeof what, "%s %d", field, index);
+    else
+        snprintf(what, sizeof what, "%s", field);
     if (!cJSON_IsNumber(item))
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': %s is not a number", tensor,
                             what);
-    double d = item->valuedouble;
     if (d < 0)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': %s is negative (%.17g)", tensor,
                             what, d);
     if (!(d <= ST_MAX_INT)) /* also catches NaN / inf */
         return anvil__error(ANVIL_STATUS_LIMIT_EXCEEDED,
                             "tensor '%s': %s %.17g exceeds the limit of 2^53", tensor, what, d);
-    uint64_t v = (uint64_t)d;
-    if ((double)v != d)
-        return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': %s is not an integer (%.17g)",
-                            tensor, what, d);
-    *out = v;
-    return ANVIL_OK;
+    return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': %s is not an integer (%.17g)",
+                        tensor, what, d);
 }
 
 static const cJSON *get_field(const cJSON *entry, const char *tensor, const char *field,
@@ -93,10 +99,8 @@ static anvil_status parse_shape(const cJSON *shape, const char *name, anvil_tens
     t->rank = rank;
     int d = 0;
     for (const cJSON *dim = shape->child; dim; dim = dim->next, d++) {
-        char what[32];
-        snprintf(what, sizeof what, "dim %d", d);
         uint64_t v;
-        anvil_status s = json_uint(dim, name, what, &v);
+        anvil_status s = json_uint(dim, name, "dim", d, &v);
         if (s != ANVIL_OK) return s;
         t->dims[d] = (int64_t)v;
     }
@@ -108,8 +112,8 @@ static anvil_status parse_offsets(const cJSON *offsets, const char *name, st_ran
         return anvil__error(ANVIL_STATUS_PARSE_ERROR,
                             "tensor '%s': field 'data_offsets' is not an array of 2 integers",
                             name);
-    anvil_status s = json_uint(offsets->child, name, "data_offsets[0]", &r->begin);
-    if (s == ANVIL_OK) s = json_uint(offsets->child->next, name, "data_offsets[1]", &r->end);
+    anvil_status s = json_uint(offsets->child, name, "data_offsets[0]", -1, &r->begin);
+    if (s == ANVIL_OK) s = json_uint(offsets->child->next, name, "data_offsets[1]", -1, &r->end);
     return s;
 }
 
@@ -131,9 +135,12 @@ static anvil_status check_range(const anvil_tensor *t, const st_range *r, size_t
         if (!anvil__mul_size(numel, (size_t)t->dims[d], &numel)) numel = SIZE_MAX;
         if (numel > INT64_MAX) break;
     }
-    char shape[ANVIL_SHAPE_STR_MAX];
+    bool fits = numel <= INT64_MAX && anvil__mul_size(numel, anvil_dtype_size(t->dtype), &bytes);
+    if (fits && r->begin <= r->end && r->end <= data_size && r->end - r->begin == bytes)
+        return ANVIL_OK;
+    char shape[ANVIL_SHAPE_STR_MAX]; /* the errors below */
     anvil__shape_str(t->rank, t->dims, shape, sizeof shape);
-    if (numel > INT64_MAX || !anvil__mul_size(numel, anvil_dtype_size(t->dtype), &bytes))
+    if (!fits)
         return anvil__error(ANVIL_STATUS_LIMIT_EXCEEDED,
                             "tensor '%s': shape %s has too many elements", t->name, shape);
     if (r->end < r->begin)

@@ -245,6 +245,12 @@ static anvil_status bn_scale(const nm_sources *src, double eps, anvil_dtype dt, 
     double *s = anvil__malloc_array(n ? n : 1, sizeof *s);
     if (!s) return ANVIL_STATUS_OUT_OF_MEMORY;
     const void *g = src->t[1].data, *v = src->t[4].data;
+    if (dt == ANVIL_DTYPE_F32) { /* the common case, without the per-element dtype dispatch */
+        const float *gf = g, *vf = v, e = (float)eps;
+        for (size_t i = 0; i < n; i++) s[i] = gf[i] / sqrtf(vf[i] + e);
+        *out = s;
+        return ANVIL_OK;
+    }
     for (size_t i = 0; i < n; i++) {
         if (dt == ANVIL_DTYPE_F64) {
             double t = ld(dt, v, i) + eps;
