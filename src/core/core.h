@@ -128,6 +128,8 @@ typedef struct anvil__name_map {
     size_t cap;
     size_t count;
 } anvil__name_map;
+/* Room for n keys without growing (one allocation for a map filled in a loop). */
+anvil_status anvil__name_map_reserve(anvil__name_map *m, size_t n);
 anvil_status anvil__name_map_put(anvil__name_map *m, const char *key, int32_t value);
 int32_t anvil__name_map_get(const anvil__name_map *m, const char *key); /* -1 if absent */
 void anvil__name_map_free(anvil__name_map *m);

@@ -12,8 +12,7 @@ static uint64_t hash_str(const char *s) { /* FNV-1a: short keys, no need for mor
     return h;
 }
 
-static anvil_status grow(anvil__name_map *m) {
-    size_t cap = m->cap ? m->cap * 2 : 64;
+static anvil_status grow_to(anvil__name_map *m, size_t cap) {
     const char **keys = anvil__calloc(cap, sizeof *keys);
     int32_t *values = anvil__calloc(cap, sizeof *values);
     if (!keys || !values) {
@@ -34,6 +33,14 @@ static anvil_status grow(anvil__name_map *m) {
     m->values = values;
     m->cap = cap;
     return ANVIL_OK;
+}
+
+static anvil_status grow(anvil__name_map *m) { return grow_to(m, m->cap ? m->cap * 2 : 64); }
+
+anvil_status anvil__name_map_reserve(anvil__name_map *m, size_t n) {
+    size_t cap = m->cap ? m->cap : 64;
+    while (cap / 2 < n && cap <= SIZE_MAX / 4) cap *= 2;
+    return cap > m->cap ? grow_to(m, cap) : ANVIL_OK;
 }
 
 anvil_status anvil__name_map_put(anvil__name_map *m, const char *key, int32_t value) {

@@ -267,6 +267,7 @@ static anvil_status parse_entries(anvil_safetensors *st, const cJSON *root, cons
     st->copied = anvil__calloc(n ? n : 1, sizeof *st->copied);
     st_range *ranges = anvil__calloc(n ? n : 1, sizeof *ranges);
     anvil_status s = st->tensors && st->copied && ranges ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
+    if (s == ANVIL_OK) s = anvil__name_map_reserve(&st->index, n);
     for (const cJSON *e = root->child; e && s == ANVIL_OK; e = e->next) {
         if (strcmp(e->string, "__metadata__") == 0)
             s = check_metadata(e);
@@ -281,7 +282,11 @@ static anvil_status parse_entries(anvil_safetensors *st, const cJSON *root, cons
 /* cJSON spends ~64 bytes per JSON value, so a 100 MB header of "[0,0,0,..." would cost
  * gigabytes. Counting separators outside strings bounds the values before parsing. */
 static anvil_status check_json_size(const char *text, size_t n) {
-    size_t values = 1;
+    size_t values = 1, upper = 1;
+    for (size_t i = 0; i < n; i++) /* separators in strings too: a bound, and a loop without
+                                      branches the compiler vectorizes */
+        upper += (text[i] == ',') | (text[i] == '[') | (text[i] == '{');
+    if (upper <= ST_MAX_JSON_VALUES) return ANVIL_OK;
     bool in_string = false;
     for (size_t i = 0; i < n; i++) {
         char c = text[i];
