@@ -102,6 +102,14 @@ static void test_partial(const anvil_model *m1, const anvil_model *m2) {
     anvil_engine_trim(e);
     CHECK_OK(anvil_engine_get_info(e, &info));
     CHECK_EQ(info.spare_bytes, 0);
+    /* A partial refit takes memory for what changed only: the spare is the replaced slot. */
+    t1[k] = t2[k];
+    r = refit_tensors(e, t1, n);
+    CHECK_EQ(r.sources_changed, 1);
+    CHECK_OK(anvil_engine_get_info(e, &info));
+    CHECK(info.spare_bytes > 0 && info.spare_bytes <= r.bytes_packed);
+    t1[k] = saved;
+    refit_tensors(e, t1, n);
     r = refit_tensors(e, t2, n); /* and refits still work from fresh memory */
     CHECK_EQ(r.bytes_packed, total);
     anvil_engine *fresh2 = compile(m2);
