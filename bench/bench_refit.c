@@ -168,11 +168,14 @@ static void setup_map_row(bench *b, row *r) {
 
 /* ---- refits ---------------------------------------------------------------------------- */
 
-/* Open + in-place refit + close of row r's checkpoint k; seconds in *t. */
-static anvil_status refit_once(bench *b, row *r, int k, double *t, anvil_refit_report *rep) {
+/* Open + in-place refit + close of row r's checkpoint k; seconds in *t, of which opening and
+ * closing the file in *file (either may be NULL). */
+static anvil_status refit_once(bench *b, row *r, int k, double *t, double *file,
+                               anvil_refit_report *rep) {
     double t0 = now_s();
     anvil_safetensors *st = NULL;
     anvil_status s = anvil_safetensors_open(r->ckpt[k], &st);
+    double opened = now_s(), refitted = opened;
     if (s == ANVIL_OK) {
         anvil_refit_source src = {0};
         src.kind = ANVIL_REFIT_FROM_SAFETENSORS;
@@ -183,21 +186,26 @@ static anvil_status refit_once(bench *b, row *r, int k, double *t, anvil_refit_r
         s = anvil_engine_refit(b->engine, &src, &o, &out, rep);
         if (s == ANVIL_OK && out != b->engine)
             s = ANVIL_STATUS_INTERNAL; /* an in-place refit returns the engine itself */
+        refitted = now_s();
     }
     anvil_safetensors_close(st);
-    if (t) *t = now_s() - t0;
+    double t1 = now_s();
+    if (t) *t = t1 - t0;
+    if (file) *file = (opened - t0) + (t1 - refitted);
     if (s == ANVIL_OK) b->current = k;
     return s;
 }
 
-/* n timed refits of row r, each to the checkpoint the engine does not hold. */
-static int time_refits(bench *b, row *r, int n, double *ms) {
+/* n timed refits of row r, each to the checkpoint the engine does not hold; file_ms: the part
+ * of each spent opening and closing the file. */
+static int time_refits(bench *b, row *r, int n, double *ms, double *file_ms) {
     for (int i = 0; i < n; i++) {
         anvil_refit_report rep;
-        double t;
-        anvil_status s = refit_once(b, r, 1 - b->current, &t, &rep);
+        double t, file;
+        anvil_status s = refit_once(b, r, 1 - b->current, &t, &file, &rep);
         if (s != ANVIL_OK) return fail(r->ckpt[1 - b->current], s);
         ms[i] = t * 1e3;
+        file_ms[i] = file * 1e3;
         if (rep.sources_changed < r->min_changed) r->min_changed = rep.sources_changed;
         r->last = rep;
     }
@@ -208,7 +216,7 @@ static int time_refits(bench *b, row *r, int n, double *ms) {
 static void warm_row(bench *b, row *r) {
     for (int i = 0; i < 2 && !r->reason[0]; i++) {
         int k = 1 - b->current;
-        anvil_status s = refit_once(b, r, k, NULL, &r->last);
+        anvil_status s = refit_once(b, r, k, NULL, NULL, &r->last);
         if (s != ANVIL_OK) {
             char what[96];
             snprintf(what, sizeof what, "refit from %s", k ? r->second : "v1");
@@ -271,7 +279,7 @@ static double rel_error(const anvil_tensor *a, const anvil_tensor *ref) {
 /* Refits row r to checkpoint k and compares one run with its reference output. */
 static int check_one(bench *b, row *r, int k) {
     anvil_tensor_list *got = NULL, *ref = NULL;
-    anvil_status st = refit_once(b, r, k, NULL, NULL);
+    anvil_status st = refit_once(b, r, k, NULL, NULL, NULL);
     if (st != ANVIL_OK) return fail(r->ckpt[k], st);
     st = anvil_engine_run(b->ctx, anvil_tensor_list_get(b->input, 0), 1, &got);
     if (st == ANVIL_OK) st = anvil_npy_read(r->ref[k], &ref);
@@ -390,15 +398,19 @@ static void print_setup(const bench *b) {
 
 /* ---- answers ----------------------------------------------------------------------------- */
 
-static void print_times(const double *ms, int n) {
-    printf("\"times_ms\": [");
+static void print_list(const char *key, const double *ms, int n) {
+    printf("\"%s\": [", key);
     for (int i = 0; i < n; i++) printf("%s%.4f", i ? ", " : "", ms[i]);
     printf("]");
 }
 
-static void print_refit_answer(const row *r, const double *ms, int n) {
+static void print_times(const double *ms, int n) { print_list("times_ms", ms, n); }
+
+static void print_refit_answer(const row *r, const double *ms, const double *file_ms, int n) {
     printf("{");
     print_times(ms, n);
+    printf(", ");
+    print_list("file_ms", file_ms, n);
     printf(", \"bytes_packed\": %zu, \"bytes_total\": %zu, \"slots_rebuilt\": %zu, "
            "\"sources\": %zu, \"sources_changed_min\": %zu, \"sources_mapped\": %zu}",
            r->last.bytes_packed, r->last.bytes_total, r->last.slots_rebuilt, r->last.sources,
@@ -439,18 +451,20 @@ static int answer(bench *b, const char *what, int arg, int n) {
         return 0;
     }
     double *ms = calloc((size_t)(n > 0 ? n : 1), sizeof *ms);
-    int rc = ms ? 0 : fail("timing", ANVIL_STATUS_OUT_OF_MEMORY);
+    double *file_ms = calloc((size_t)(n > 0 ? n : 1), sizeof *file_ms);
+    int rc = ms && file_ms ? 0 : fail("timing", ANVIL_STATUS_OUT_OF_MEMORY);
     if (rc == 0 && strcmp(what, "compile") == 0) rc = time_compiles(b, n, ms);
     else if (rc == 0 && strcmp(what, "memcpy") == 0) rc = time_copies(b, n, ms);
-    else if (rc == 0) rc = time_refits(b, &b->rows[arg], n, ms);
+    else if (rc == 0) rc = time_refits(b, &b->rows[arg], n, ms, file_ms);
     if (rc == 0 && strcmp(what, "refit") == 0) {
-        print_refit_answer(&b->rows[arg], ms, n);
+        print_refit_answer(&b->rows[arg], ms, file_ms, n);
     } else if (rc == 0) {
         printf("{");
         print_times(ms, n);
         printf("}");
     }
     free(ms);
+    free(file_ms);
     return rc;
 }
 

@@ -145,7 +145,7 @@ async function measureRefit(exe, model) {
   const child = new AnvilChild(exe, model, REFIT_THREADS);
   try {
     const setup = await child.next();
-    const rows = setup.rows.map((r, i) => ({ ...r, index: i, times: [], answer: null }));
+    const rows = setup.rows.map((r, i) => ({ ...r, index: i, times: [], file: [], answer: null }));
     const live = rows.filter((r) => r.ok);
     const times = { compile: [], ort: [], memcpy: [] };
     const ortSession = async () => {
@@ -159,6 +159,7 @@ async function measureRefit(exe, model) {
       ['ort', ortSession],
       ...live.map((r) => [r, async () => {
         r.answer = await child.ask(`refit ${r.index} ${REFIT_RUNS}`);
+        r.file.push(...r.answer.file_ms);
         return r.answer.times_ms;
       }]),
       ['memcpy', () => child.times('memcpy', COPY_RUNS)],
@@ -206,7 +207,8 @@ function refitReport(name, m, parity, table, notes) {
     if (med(r.times) / copy > TARGET_COPY) verdict.push(`refit/memcpy above ${TARGET_COPY}`);
     if (med(r.times) / ort > TARGET_ORT) verdict.push(`refit/ORT above ${TARGET_ORT}`);
     lines.push(`  ${r.name} (v1 <-> ${r.second}): ${a.slots_rebuilt} slots rebuilt, ` +
-      `${mib(a.bytes_packed)} packed per refit; at least ${a.sources_changed_min} of ` +
+      `${mib(a.bytes_packed)} packed per refit; opening and closing the file took ` +
+      `${fmt(med(r.file))} ms of the refit (median); at least ${a.sources_changed_min} of ` +
       `${a.sources} sources changed per refit, ${a.sources_mapped} through the name map` +
       `${verdict.length ? `; ${verdict.join(', ')}` : ''}`);
     if (a.sources_changed_min === 0) {
