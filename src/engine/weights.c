@@ -11,6 +11,7 @@
 #include "engine/engine_internal.h"
 #include "interp/interp.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +271,7 @@ typedef struct job_inputs {
     const anvil__weight_set *base; /* NULL unless it knows its sources' hashes */
     anvil__weight_set *set;        /* slots are written here, deferred hashes too */
     const bool *dirty;             /* per weight-graph value: changed before deferred sources */
+    atomic_int recipes;            /* the interpreter's run: 0 going, 1 done, -1 failed */
 } job_inputs;
 
 /* Fresh backend memory for slot i of the set (retired memory of its size first). */
@@ -312,6 +314,12 @@ static void run_pack_job(const anvil_engine *e, const job_inputs *in, pack_job *
                        b->bufs[j->slot] && b->slot_bytes[j->slot] == e->slots[j->slot].shape.bytes;
         if (j->unchanged) return;
         if (s == ANVIL_OK) s = new_slot(e, in->set, j->slot);
+    }
+    if (s == ANVIL_OK && j->scale >= 0) { /* its scales come from the interpreter's run */
+        int done;
+        while ((done = atomic_load_explicit(&in->recipes, memory_order_acquire)) == 0) sched_yield();
+        if (done < 0) /* not reported: the interpreter's own error is */
+            s = anvil__error(ANVIL_STATUS_INTERNAL, "not packed: the recipes failed");
     }
     void *dst = in->set->slots[j->slot];
     anvil__layout to, from = {0};
@@ -445,12 +453,26 @@ static anvil_status run_recipes_host(const anvil_engine *e, job_inputs *in, cons
             s = ANVIL_STATUS_OUT_OF_MEMORY;
     }
     anvil__interp_opts opts = {want, true, keep, n_keep, kept, limit};
-    if (s == ANVIL_OK) s = anvil__interp_run_ex(w, in->sources, res, &opts);
     in->kept = kept;
+    atomic_init(&in->recipes, 0);
+    anvil_status run = s;
+    char message[256] = "";
     if (s == ANVIL_OK) {
-#pragma omp parallel for schedule(dynamic, 1)
-        for (int32_t k = 0; k < n; k++) run_pack_job(e, in, &jobs[k]);
+#pragma omp parallel
+        {
+#pragma omp master
+            { /* the interpreter is serial: it runs on the calling thread while the others hash
+                 and pack (a job that needs its scales waits for it); that thread then joins
+                 the jobs */
+                run = anvil__interp_run_ex(w, in->sources, res, &opts);
+                if (run != ANVIL_OK) snprintf(message, sizeof message, "%s", anvil_last_error());
+                atomic_store_explicit(&in->recipes, run == ANVIL_OK ? 1 : -1, memory_order_release);
+            }
+#pragma omp for schedule(dynamic, 1)
+            for (int32_t k = 0; k < n; k++) run_pack_job(e, in, &jobs[k]);
+        }
     }
+    if (s == ANVIL_OK && run != ANVIL_OK) s = anvil__error(run, "%s", message);
     for (int32_t k = 0; s == ANVIL_OK && k < n; k++)
         if (jobs[k].status != ANVIL_OK) s = anvil__error(jobs[k].status, "%s", jobs[k].message);
     for (int32_t k = 0; kept && k < n_keep; k++) anvil__free(kept[k].data);
@@ -598,7 +620,7 @@ static anvil_status build(const anvil_engine *e, const anvil__tensor *sources,
     for (int32_t k = 0; s == ANVIL_OK && k < n_all; k++) /* every deferred job is rebuilt */
         if (rebuild[all[k].slot]) jobs[n++] = all[k];
     bool known = base && base->source_hashes && base->n_sources == w->n_inputs;
-    job_inputs in = {sources, views, NULL, known ? base : NULL, set, dirty};
+    job_inputs in = {sources, views, NULL, known ? base : NULL, set, dirty, 0};
     if (s == ANVIL_OK) s = run_recipes(e, set, &in, rebuild, limit, jobs, n, res);
     if (s == ANVIL_OK) settle_deferred(e, jobs, n, base, set, rebuild, stats);
     for (int32_t i = 0; s == ANVIL_OK && i < w->n_outputs; i++) {
