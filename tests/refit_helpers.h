@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static inline anvil_model *load(const char *name, const char *file) {
     char path[1024];
@@ -116,6 +117,23 @@ static inline anvil_refit_report refit_in_place(anvil_engine *e, const anvil_ref
     CHECK_OK(anvil_engine_refit(e, src, &o, &out, &r));
     CHECK(out == e);
     return r;
+}
+
+/* A stripped copy of e, saved to a temp file and loaded: no weights, no source hashes (so its
+ * first refit rebuilds every slot). NULL on failure (checked). */
+static inline anvil_engine *stripped_copy(const anvil_engine *e) {
+    char path[] = "/tmp/anvil_stripped_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return NULL;
+    close(fd);
+    anvil_save_options so = anvil_save_options_default();
+    so.stripped = 1;
+    anvil_engine *copy = NULL;
+    CHECK_OK(anvil_engine_save(e, path, &so));
+    CHECK_OK(anvil_engine_load(path, &copy));
+    unlink(path);
+    return copy;
 }
 
 /* An anvil__lookup_fn over a safetensors file (user): its tensors as views. */

@@ -60,15 +60,7 @@ static void test_partial(const anvil_model *m1, const anvil_model *m2) {
 
     /* The partially refitted engine equals a full rebuild from the same sources: a stripped
      * copy loaded from a file knows no hashes, so its refit rebuilds every slot. */
-    char path[] = "/tmp/anvil_partial_XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    if (fd >= 0) close(fd);
-    anvil_save_options so = anvil_save_options_default();
-    so.stripped = 1;
-    CHECK_OK(anvil_engine_save(e, path, &so));
-    anvil_engine *full = NULL;
-    CHECK_OK(anvil_engine_load(path, &full));
+    anvil_engine *full = stripped_copy(e);
     if (full) {
         r = refit_tensors(full, t1, n);
         CHECK_EQ(r.sources_changed, n);
@@ -76,7 +68,6 @@ static void test_partial(const anvil_model *m1, const anvil_model *m2) {
         check_same_slots(e, full);
     }
     anvil_engine_destroy(full);
-    unlink(path);
 
     /* Everything from v1: the other sources kept their content. */
     t1[k] = saved;
@@ -121,19 +112,9 @@ done:
     anvil_engine_destroy(e);
 }
 
-/* A full rebuild of e's weights from t: a stripped copy, loaded (no hashes), refitted. */
+/* A full rebuild of e's weights from t: a stripped copy (no hashes), refitted. */
 static anvil_engine *rebuilt_from(const anvil_engine *e, const anvil_tensor *t, size_t n) {
-    char path[] = "/tmp/anvil_rebuilt_XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    if (fd < 0) return NULL;
-    close(fd);
-    anvil_save_options so = anvil_save_options_default();
-    so.stripped = 1;
-    anvil_engine *full = NULL;
-    CHECK_OK(anvil_engine_save(e, path, &so));
-    CHECK_OK(anvil_engine_load(path, &full));
-    unlink(path);
+    anvil_engine *full = stripped_copy(e);
     if (full) refit_tensors(full, t, n);
     return full;
 }
