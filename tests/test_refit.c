@@ -5,6 +5,8 @@
 #include "check.h"
 #include "refit_helpers.h"
 
+#include <omp.h>
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -195,7 +197,14 @@ static void test_alloc_failures(void) {
         t[i].data = copies[i];
     }
     anvil_refit_source src = {ANVIL_REFIT_FROM_TENSORS, NULL, NULL, t, n};
-    for (int in_place = 0; in_place < 2; in_place++) {
+    /* The countdown is per thread: on one thread, the allocations of the parallel pack jobs
+     * fail too. Each refit to the doubled weights is undone by one back to the originals. */
+    anvil_tensor *orig = sources_of(e, m, &n);
+    anvil_refit_source back = {ANVIL_REFIT_FROM_TENSORS, NULL, NULL, orig, n};
+    int threads = omp_get_max_threads();
+    for (int round = 0; round < 4; round++) {
+        int in_place = round % 2;
+        omp_set_num_threads(round < 2 ? threads : 1);
         anvil_refit_options opt = anvil_refit_options_default();
         opt.in_place = in_place;
         anvil__weight_set *before = anvil__weights_acquire(e);
@@ -219,8 +228,8 @@ static void test_alloc_failures(void) {
         }
         CHECK_OK(s);
         CHECK(fails > 5);
-        printf("refit (in_place %d): %d allocation failures, engine unchanged each time\n",
-               in_place, fails);
+        printf("refit (in_place %d, %d thread(s)): %d allocation failures, engine unchanged "
+               "each time\n", in_place, omp_get_max_threads(), fails);
         anvil__weights_release(e, before);
         if (out && out != e) {
             anvil_context *c2 = NULL;
@@ -231,7 +240,13 @@ static void test_alloc_failures(void) {
             anvil_context_destroy(c2);
             anvil_engine_destroy(out);
         }
+        if (in_place) { /* back to the original weights for the next round */
+            anvil_engine *same = NULL;
+            CHECK_OK(anvil_engine_refit(e, &back, &opt, &same, NULL));
+        }
     }
+    omp_set_num_threads(threads);
+    free(orig);
     for (size_t i = 0; copies && i < n; i++) free(copies[i]);
     free(copies);
     free(t);

@@ -103,7 +103,7 @@ static anvil_status write_parts(int fd, const void *const *parts, const size_t *
         size_t queued = 0;
         for (size_t i = next; i < n && k < BATCH && queued < ((size_t)1 << 30); i++, k++) {
             size_t skip = i == next ? done : 0;
-            iov[k].iov_base = (void *)((const uint8_t *)parts[i] + skip);
+            iov[k].iov_base = skip ? (void *)((const uint8_t *)parts[i] + skip) : (void *)parts[i];
             iov[k].iov_len = sizes[i] - skip;
             queued += iov[k].iov_len;
         }

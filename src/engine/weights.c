@@ -133,6 +133,11 @@ anvil__weight_set *anvil__weight_set_new(int32_t n_slots, int32_t n_sources) {
 }
 
 #define HASH_CHUNK ((size_t)1 << 20)
+/* Pack jobs of bigger sources run one at a time on every thread (oneDNN splits the reorder),
+ * after the others, and their sources are hashed in chunks by every thread: on one thread a
+ * 100 MB weight would take the whole refit's time. Smaller ones are hashed by their job, just
+ * before it packs them, while their bytes are in cache. */
+#define DEFER_MAX_BYTES ((size_t)8 << 20)
 
 static size_t chunk_count(size_t bytes) { return bytes <= HASH_CHUNK ? 1 : (bytes + HASH_CHUNK - 1) / HASH_CHUNK; }
 
@@ -251,6 +256,11 @@ void anvil__weights_viewable(const anvil_engine *e, bool *viewable) {
     anvil__free(stored);
 }
 
+/* The value a Pack scales its weight by (a folded BatchNorm), -1 without. */
+static int32_t pack_scale(const anvil__node *pack) {
+    return pack->n_inputs == 2 && pack->inputs[1] >= 0 ? pack->inputs[1] : -1;
+}
+
 /* A slot whose recipe is one Pack of a source (plain, or a view), maybe with scales. */
 typedef struct pack_job {
     int32_t slot, source;
@@ -310,7 +320,7 @@ static void run_pack_job(const anvil_engine *e, const job_inputs *in, pack_job *
         const anvil__weight_set *b = in->base;
         s = source_hash(t, view, h);
         j->changed = !b || b->source_hashes[j->source] != *h;
-        j->unchanged = s == ANVIL_OK && !j->changed && (j->scale < 0 || !in->dirty[pack->inputs[1]]) &&
+        j->unchanged = s == ANVIL_OK && !j->changed && (j->scale < 0 || !in->dirty[pack_scale(pack)]) &&
                        b->bufs[j->slot] && b->slot_bytes[j->slot] == e->slots[j->slot].shape.bytes;
         if (j->unchanged) return;
         if (s == ANVIL_OK) s = new_slot(e, in->set, j->slot);
@@ -358,7 +368,7 @@ static anvil_status find_pack_jobs(const anvil_engine *e, const anvil__tensor *s
         if (p < 0 || w->nodes[p].op != ANVIL_OP_Pack) continue;
         const anvil__node *node = &w->nodes[p];
         int32_t i = node->inputs[0] >= 0 ? source_of[node->inputs[0]] : -1;
-        const anvil__value *sv = node->n_inputs == 2 ? &w->values[node->inputs[1]] : NULL;
+        const anvil__value *sv = pack_scale(node) >= 0 ? &w->values[pack_scale(node)] : NULL;
         anvil__layout to;
         if (i < 0 || (sv && !anvil__pack_scale_fits(sv->dtype, sv->rank, sv->dims, &sources[i])) ||
             anvil__pack_node_layout(node, &to) != ANVIL_OK ||
@@ -374,19 +384,23 @@ static anvil_status find_pack_jobs(const anvil_engine *e, const anvil__tensor *s
 }
 
 /* Marks the sources whose hash their pack job computes: read by that Pack alone among the
- * nodes computing stored slots (so the source's change decides that one slot) and not a
- * stored slot of their own. */
+ * nodes computing stored slots, the Pack's output read by nothing but its one slot (so the
+ * source's change decides that one slot), not a stored slot of their own, the source of that
+ * one job, and not bigger than DEFER_MAX_BYTES (a bigger one is hashed by every thread). */
 static anvil_status defer_hashes(const anvil_engine *e, const bool *stored, pack_job *jobs,
                                  int32_t n, bool *deferred) {
     const anvil__graph *w = e->weights;
     size_t nv = (size_t)w->n_values + 1;
     int32_t *readers = anvil__calloc(nv, sizeof *readers);
+    int32_t *jobs_of = anvil__calloc((size_t)w->n_inputs + 1, sizeof *jobs_of);
     bool *live = anvil__calloc(nv, sizeof *live);
-    if (!readers || !live) {
+    if (!readers || !jobs_of || !live) {
         anvil__free(readers);
+        anvil__free(jobs_of);
         anvil__free(live);
         return ANVIL_STATUS_OUT_OF_MEMORY;
     }
+    for (int32_t k = 0; k < n; k++) jobs_of[jobs[k].source]++;
     for (int32_t o = 0; o < w->n_outputs; o++) live[w->outputs[o]] |= stored[o];
     for (int32_t k = w->n_nodes - 1; k >= 0; k--) { /* nodes are in topological order */
         const anvil__node *node = &w->nodes[k];
@@ -405,10 +419,13 @@ static anvil_status defer_hashes(const anvil_engine *e, const bool *stored, pack
     for (int32_t o = 0; o < w->n_outputs; o++) /* a slot of its own (unstored ones are unused) */
         readers[w->outputs[o]] += stored[o];
     for (int32_t k = 0; k < n; k++) {
-        jobs[k].hashes = readers[w->inputs[jobs[k].source]] == 1;
-        deferred[jobs[k].source] = jobs[k].hashes;
+        int32_t i = jobs[k].source, out = w->outputs[jobs[k].slot];
+        jobs[k].hashes = readers[w->inputs[i]] == 1 && readers[out] == 1 && jobs_of[i] == 1 &&
+                         jobs[k].bytes <= DEFER_MAX_BYTES;
+        deferred[i] = jobs[k].hashes;
     }
     anvil__free(readers);
+    anvil__free(jobs_of);
     anvil__free(live);
     return ANVIL_OK;
 }
@@ -419,11 +436,11 @@ static void collect_scales(const anvil_engine *e, pack_job *jobs, int32_t n, int
     const anvil__graph *w = e->weights;
     for (int32_t k = 0; k < n; k++) {
         const anvil__node *pack = &w->nodes[w->values[w->outputs[jobs[k].slot]].producer];
-        if (pack->n_inputs < 2) continue;
-        int32_t scale = -1;
+        int32_t value = pack_scale(pack), scale = -1;
+        if (value < 0) continue;
         for (int32_t i = 0; i < *n_keep && scale < 0; i++)
-            if (keep[i] == pack->inputs[1]) scale = i;
-        if (scale < 0) keep[scale = (*n_keep)++] = pack->inputs[1];
+            if (keep[i] == value) scale = i;
+        if (scale < 0) keep[scale = (*n_keep)++] = value;
         jobs[k].scale = scale;
     }
 }
@@ -454,6 +471,8 @@ static anvil_status run_recipes_host(const anvil_engine *e, job_inputs *in, cons
     }
     anvil__interp_opts opts = {want, true, keep, n_keep, kept, limit};
     in->kept = kept;
+    int32_t n_big = 0; /* jobs come largest first */
+    while (n_big < n && jobs[n_big].bytes > DEFER_MAX_BYTES) n_big++;
     atomic_init(&in->recipes, 0);
     anvil_status run = s;
     char message[256] = "";
@@ -469,9 +488,11 @@ static anvil_status run_recipes_host(const anvil_engine *e, job_inputs *in, cons
                 atomic_store_explicit(&in->recipes, run == ANVIL_OK ? 1 : -1, memory_order_release);
             }
 #pragma omp for schedule(dynamic, 1)
-            for (int32_t k = 0; k < n; k++) run_pack_job(e, in, &jobs[k]);
+            for (int32_t k = n_big; k < n; k++) run_pack_job(e, in, &jobs[k]);
         }
     }
+    for (int32_t k = 0; s == ANVIL_OK && run == ANVIL_OK && k < n_big; k++)
+        run_pack_job(e, in, &jobs[k]); /* outside the region: the reorder uses every thread */
     if (s == ANVIL_OK && run != ANVIL_OK) s = anvil__error(run, "%s", message);
     for (int32_t k = 0; s == ANVIL_OK && k < n; k++)
         if (jobs[k].status != ANVIL_OK) s = anvil__error(jobs[k].status, "%s", jobs[k].message);

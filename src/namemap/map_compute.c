@@ -245,9 +245,16 @@ static anvil_status bn_scale(const nm_sources *src, double eps, anvil_dtype dt, 
     double *s = anvil__malloc_array(n ? n : 1, sizeof *s);
     if (!s) return ANVIL_STATUS_OUT_OF_MEMORY;
     const void *g = src->t[1].data, *v = src->t[4].data;
-    if (dt == ANVIL_DTYPE_F32) { /* the common case, without the per-element dtype dispatch */
-        const float *gf = g, *vf = v, e = (float)eps;
-        for (size_t i = 0; i < n; i++) s[i] = gf[i] / sqrtf(vf[i] + e);
+    if (dt == ANVIL_DTYPE_F32) { /* the common case, without the per-element dtype dispatch
+                                    (memcpy loads: caller tensors need not be aligned) */
+        const float e = (float)eps;
+        for (size_t i = 0; i < n; i++) {
+            float gi, vi;
+            memcpy(&gi, (const char *)g + i * sizeof gi, sizeof gi);
+            memcpy(&vi, (const char *)v + i * sizeof vi, sizeof vi);
+            float q = gi / sqrtf(vi + e);
+            s[i] = q;
+        }
         *out = s;
         return ANVIL_OK;
     }
