@@ -262,7 +262,33 @@ static bool inflate_pack_bytes(anvil_engine *e) {
     return false;
 }
 
+/* A Pack whose optional scale input is absent (-1, as an engine file may declare it) packs
+ * without scales: the refit must neither read a value -1 (ASan) nor fail. */
+static void test_absent_scale(void) {
+    anvil_model *m1 = load("mobilenet_v2_bn", "v1.onnx"), *m2 = load("mobilenet_v2_bn", "v2.onnx");
+    anvil_engine *e = m1 ? compile(m1) : NULL;
+    int tampered = 0;
+    for (int32_t n = 0; e && n < e->weights->n_nodes; n++) {
+        anvil__node *node = &e->weights->nodes[n];
+        if (node->op == ANVIL_OP_Pack && node->n_inputs == 2 && tampered++ < 3) node->inputs[1] = -1;
+    }
+    CHECK(tampered > 0);
+    if (e && m2) {
+        anvil_refit_source src = {.kind = ANVIL_REFIT_FROM_MODEL, .model = m2};
+        anvil_refit_options o = anvil_refit_options_default();
+        o.in_place = 1;
+        anvil_engine *out = NULL;
+        anvil_refit_report r;
+        CHECK_OK(anvil_engine_refit(e, &src, &o, &out, &r));
+        CHECK(r.bytes_packed > 0);
+    }
+    anvil_engine_destroy(e);
+    anvil_model_destroy(m1);
+    anvil_model_destroy(m2);
+}
+
 int main(void) {
+    test_absent_scale();
     expect_refused(inflate_pack_bytes, "layout");
     test_merged_layout_refused();
     expect_refused(shrink_packed_slot, "bytes");
