@@ -4,8 +4,10 @@
  * intermediates such as an unpacked copy of a packed weight) are never computed. Sets are
  * reference-counted so a run keeps the set it started with; slot buffers are reference-counted
  * so a partial refit shares every slot whose sources kept their content hash. Slots that are
- * one Pack of a source (most of the bytes) are packed apart from the interpreter, in parallel,
- * reading name-map views and BatchNorm scales in place.
+ * one Pack of a source (most of the bytes) are pack jobs: packed apart from the interpreter,
+ * one per thread, reading name-map views and BatchNorm scales in place; a job hashes its own
+ * source just before packing it (the bytes are read from memory once) and takes the slot's
+ * memory only when the source changed. The interpreter runs on the calling thread meanwhile.
  */
 #include "api/model.h"
 #include "engine/engine_internal.h"
