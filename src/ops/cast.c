@@ -114,7 +114,7 @@ anvil_status anvil__op_cast_run(anvil__op_ctx *ctx) {
     if (!anvil__dtype_valid(x->dtype) || !anvil__dtype_valid(y->dtype))
         return anvil__node_error(ctx->node, ANVIL_STATUS_UNSUPPORTED, "cannot cast %s to %s",
                                  anvil_dtype_name(x->dtype), anvil_dtype_name(y->dtype));
-    anvil__e8m0_round round;
+    anvil__e8m0_round round = ANVIL_E8M0_ROUND_UP; /* set by round_mode */
     anvil_status s = round_mode(ctx->node, &round);
     if (s) return s;
     bool saturate = anvil__attr_int(ctx->node, "saturate", 1) != 0;

@@ -98,7 +98,7 @@ anvil_status anvil__op_gather_run(anvil__op_ctx *ctx) {
     }
     for (size_t o = 0; o < outer; o++) {
         for (size_t j = 0; j < n_idx; j++) {
-            int64_t v;
+            int64_t v = 0;
             load_index(n, ind, j, dim, axis, &v);
             memcpy(dst, src + (o * (size_t)dim + (size_t)v) * block, block);
             dst += block;
@@ -148,7 +148,7 @@ anvil_status anvil__op_gather_elements_run(anvil__op_ctx *ctx) {
     anvil__strides(rank, data->dims, strides);
     size_t count = (size_t)anvil__tensor_numel(ind);
     for (size_t i = 0; i < count; i++) {
-        int64_t v;
+        int64_t v = 0;
         if ((s = load_index(n, ind, i, data->dims[axis], axis, &v)) != ANVIL_OK) return s;
         int64_t off = 0;
         for (int32_t d = 0; d < rank; d++)
@@ -225,7 +225,7 @@ static anvil_status nd_offset(const anvil__node *n, const anvil__tensor *data,
                               const int64_t *strides, size_t *off) {
     size_t o = 0;
     for (int32_t j = 0; j < k; j++) {
-        int64_t v;
+        int64_t v = 0;
         anvil_status s =
             load_index(n, ind, t * (size_t)k + (size_t)j, data->dims[b + j], b + j, &v);
         if (s != ANVIL_OK) return s;

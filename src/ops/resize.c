@@ -90,7 +90,7 @@ static anvil_status parse_params(const anvil__node *n, int64_t opset, rparams *p
     p->cubic_a = -0.75;
     p->legacy = n->op == ANVIL_OP_Upsample || opset < 11;
     if (p->legacy) return parse_legacy(n, opset, p);
-    int mode, ct, nm, ka;
+    int mode = 0, ct = 0, nm = 0, ka = 0; /* set by pick */
     anvil_status s = pick(n, "mode", mode_names, 3, MODE_NEAREST, &mode);
     if (s == ANVIL_OK) s = pick(n, "coordinate_transformation_mode", ct_names, 7, 0, &ct);
     if (s == ANVIL_OK) s = pick(n, "nearest_mode", nm_names, 4, 0, &nm);

@@ -30,7 +30,7 @@ static anvil_status norm_axis(const anvil__op_ctx *ctx, int32_t r, int32_t *out)
 }
 
 static anvil_status geometry(const anvil__op_ctx *ctx, const anvil__tensor *x, sm_geom *g) {
-    int32_t a, r = x->rank;
+    int32_t a = 0, r = x->rank;
     anvil_status s = norm_axis(ctx, r, &a);
     if (s != ANVIL_OK) return s;
     g->outer = 1, g->len = 1, g->inner = 1;
