@@ -13,7 +13,6 @@
 #include "engine/engine_internal.h"
 #include "interp/interp.h"
 
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +283,8 @@ typedef struct job_inputs {
     anvil__weight_set *set;        /* slots are written here, deferred hashes too */
     const bool *dirty;             /* per weight-graph value: changed before deferred sources */
     atomic_int recipes;            /* the interpreter's run: 0 going, 1 done, -1 failed */
+    pthread_mutex_t lock;          /* with `done`, for jobs that wait for the run */
+    pthread_cond_t done;
 } job_inputs;
 
 /* Fresh backend memory for slot i of the set (retired memory of its size first). */
@@ -309,7 +310,7 @@ static anvil_status new_slot(const anvil_engine *e, anvil__weight_set *set, int3
 /* A deferred source is hashed here, while its bytes are about to be read anyway; when its
  * hash and scales are unchanged, the slot is left for sharing with the base set, else it gets
  * its memory here (so a partial refit takes memory only for what changed). */
-static void run_pack_job(const anvil_engine *e, const job_inputs *in, pack_job *j) {
+static void run_pack_job(const anvil_engine *e, job_inputs *in, pack_job *j) {
     const anvil__graph *w = e->weights;
     const anvil__backend *be = e->backend;
     const anvil__tensor *t = &in->sources[j->source];
@@ -328,8 +329,13 @@ static void run_pack_job(const anvil_engine *e, const job_inputs *in, pack_job *
         if (s == ANVIL_OK) s = new_slot(e, in->set, j->slot);
     }
     if (s == ANVIL_OK && j->scale >= 0) { /* its scales come from the interpreter's run */
-        int done;
-        while ((done = atomic_load_explicit(&in->recipes, memory_order_acquire)) == 0) sched_yield();
+        int done = atomic_load_explicit(&in->recipes, memory_order_acquire);
+        if (done == 0) { /* sleep rather than spin: the run may take a while */
+            pthread_mutex_lock(&in->lock);
+            while ((done = atomic_load_explicit(&in->recipes, memory_order_acquire)) == 0)
+                pthread_cond_wait(&in->done, &in->lock);
+            pthread_mutex_unlock(&in->lock);
+        }
         if (done < 0) /* not reported: the interpreter's own error is */
             s = anvil__error(ANVIL_STATUS_INTERNAL, "not packed: the recipes failed");
     }
@@ -476,6 +482,8 @@ static anvil_status run_recipes_host(const anvil_engine *e, job_inputs *in, cons
     int32_t n_big = 0; /* jobs come largest first */
     while (n_big < n && jobs[n_big].bytes > DEFER_MAX_BYTES) n_big++;
     atomic_init(&in->recipes, 0);
+    pthread_mutex_init(&in->lock, NULL);
+    pthread_cond_init(&in->done, NULL);
     anvil_status run = s;
     char message[256] = "";
     if (s == ANVIL_OK) {
@@ -483,11 +491,14 @@ static anvil_status run_recipes_host(const anvil_engine *e, job_inputs *in, cons
         {
 #pragma omp master
             { /* the interpreter is serial: it runs on the calling thread while the others hash
-                 and pack (a job that needs its scales waits for it); that thread then joins
+                 and pack (a job that needs its scales sleeps until it is done); that thread joins
                  the jobs */
                 run = anvil__interp_run_ex(w, in->sources, res, &opts);
                 if (run != ANVIL_OK) snprintf(message, sizeof message, "%s", anvil_last_error());
+                pthread_mutex_lock(&in->lock);
                 atomic_store_explicit(&in->recipes, run == ANVIL_OK ? 1 : -1, memory_order_release);
+                pthread_cond_broadcast(&in->done);
+                pthread_mutex_unlock(&in->lock);
             }
 #pragma omp for schedule(dynamic, 1)
             for (int32_t k = n_big; k < n; k++) run_pack_job(e, in, &jobs[k]);
@@ -495,6 +506,8 @@ static anvil_status run_recipes_host(const anvil_engine *e, job_inputs *in, cons
     }
     for (int32_t k = 0; s == ANVIL_OK && run == ANVIL_OK && k < n_big; k++)
         run_pack_job(e, in, &jobs[k]); /* outside the region: the reorder uses every thread */
+    pthread_cond_destroy(&in->done);
+    pthread_mutex_destroy(&in->lock);
     if (s == ANVIL_OK && run != ANVIL_OK) s = anvil__error(run, "%s", message);
     for (int32_t k = 0; s == ANVIL_OK && k < n; k++)
         if (jobs[k].status != ANVIL_OK) s = anvil__error(jobs[k].status, "%s", jobs[k].message);
@@ -643,7 +656,13 @@ static anvil_status build(const anvil_engine *e, const anvil__tensor *sources,
     for (int32_t k = 0; s == ANVIL_OK && k < n_all; k++) /* every deferred job is rebuilt */
         if (rebuild[all[k].slot]) jobs[n++] = all[k];
     bool known = base && base->source_hashes && base->n_sources == w->n_inputs;
-    job_inputs in = {sources, views, NULL, known ? base : NULL, set, dirty, 0};
+    job_inputs in;
+    memset(&in, 0, sizeof in);
+    in.sources = sources;
+    in.views = views;
+    in.base = known ? base : NULL;
+    in.set = set;
+    in.dirty = dirty;
     if (s == ANVIL_OK) s = run_recipes(e, set, &in, rebuild, limit, jobs, n, res);
     if (s == ANVIL_OK) settle_deferred(e, jobs, n, base, set, rebuild, stats);
     for (int32_t i = 0; s == ANVIL_OK && i < w->n_outputs; i++) {
