@@ -2,11 +2,14 @@
  * own source and run one per thread (8 MiB): that weight is hashed in chunks by every thread
  * and packed after the other jobs. x[1,2304] → MatMul(w1 [2304,1024], 9.4 MB) → Add(b) → Relu
  * → MatMul(w2 [1024,16]) → y. A refit to other weights gives bit for bit the outputs of an
- * engine compiled with them, and back; refitting the same weights packs nothing; changing only
- * the small weight leaves the big slot shared. */
+ * engine compiled with them, and back, and those are the model's outputs computed here in
+ * plain C (so a packing bug both engines share is caught too); refitting the same weights
+ * packs nothing; changing only the small weight leaves the big slot shared. */
 #include "passes_harness.h"
 
 #include "api/model.h"
+
+#include <math.h>
 
 enum { IN = 2304, HID = 1024, OUT = 16 };
 
@@ -53,10 +56,25 @@ static anvil_refit_report refit(anvil_engine *e, const anvil__graph *g, const an
     return r;
 }
 
-/* e and f give bit-identical outputs on one input. */
-static void check_same_outputs(const anvil_engine *e, const anvil_engine *f) {
-    static float x[IN];
-    for (int i = 0; i < IN; i++) x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+static float x[IN];
+
+/* y = relu(x·w1 + b)·w2 with g's weights, in double. */
+static void reference(const anvil__graph *g, double *y) {
+    const float *w1 = weight(g, "w1").data, *b = weight(g, "b").data, *w2 = weight(g, "w2").data;
+    static double h[HID];
+    for (int j = 0; j < HID; j++) {
+        double a = b[j];
+        for (int i = 0; i < IN; i++) a += (double)x[i] * w1[(size_t)i * HID + j];
+        h[j] = a > 0 ? a : 0;
+    }
+    for (int o = 0; o < OUT; o++) {
+        y[o] = 0;
+        for (int j = 0; j < HID; j++) y[o] += h[j] * w2[(size_t)j * OUT + o];
+    }
+}
+
+/* e and f give bit-identical outputs on one input, within 1e-4 of g's reference outputs. */
+static void check_same_outputs(const anvil_engine *e, const anvil_engine *f, const anvil__graph *g) {
     anvil_tensor in = {"x", ANVIL_DTYPE_F32, 2, {1, IN}, x, sizeof x};
     anvil_context *c = NULL, *d = NULL;
     anvil_tensor_list *a = NULL, *b = NULL;
@@ -67,6 +85,13 @@ static void check_same_outputs(const anvil_engine *e, const anvil_engine *f) {
     const anvil_tensor *ya = a ? anvil_tensor_list_get(a, 0) : NULL;
     const anvil_tensor *yb = b ? anvil_tensor_list_get(b, 0) : NULL;
     CHECK(ya && yb && ya->bytes == yb->bytes && memcmp(ya->data, yb->data, ya->bytes) == 0);
+    double ref[OUT], mag = 0, err = 0;
+    reference(g, ref);
+    for (int o = 0; ya && ya->bytes == sizeof(float) * OUT && o < OUT; o++) {
+        mag = fmax(mag, fabs(ref[o]));
+        err = fmax(err, fabs(ref[o] - ((const float *)ya->data)[o]));
+    }
+    CHECK(ya && ya->bytes == sizeof(float) * OUT && mag > 0 && err <= 1e-4 * mag);
     anvil_tensor_list_destroy(a);
     anvil_tensor_list_destroy(b);
     anvil_context_destroy(c);
@@ -74,6 +99,7 @@ static void check_same_outputs(const anvil_engine *e, const anvil_engine *f) {
 }
 
 int main(void) {
+    for (int i = 0; i < IN; i++) x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
     anvil__graph *g1 = model(), *g2 = model(); /* the random sequence goes on: other weights */
     anvil_engine *e = compile_graph(g1), *e1 = compile_graph(g1), *e2 = compile_graph(g2);
     if (!e || !e1 || !e2) return check_exit();
@@ -82,7 +108,7 @@ int main(void) {
     anvil_refit_report r = refit(e, g2, NULL);
     CHECK_EQ(r.sources_changed, 3);
     CHECK_EQ(r.bytes_packed, info.weight_bytes);
-    check_same_outputs(e, e2);
+    check_same_outputs(e, e2, g2);
     r = refit(e, g2, NULL); /* the same weights: nothing to pack */
     CHECK_EQ(r.sources_changed, 0);
     CHECK_EQ(r.bytes_packed, 0);
@@ -92,7 +118,7 @@ int main(void) {
     r = refit(e, g1, NULL);
     CHECK_EQ(r.sources_changed, 2);
     CHECK(r.bytes_packed >= (size_t)IN * HID * 4);
-    check_same_outputs(e, e1);
+    check_same_outputs(e, e1, g1);
     printf("big weight: %zu bytes of slots, refits exact\n", info.weight_bytes);
     anvil_engine_destroy(e);
     anvil_engine_destroy(e1);

@@ -44,10 +44,12 @@ static bool populate_split_works(void) {
 #endif
 }
 
-static void populate_split(void *p, size_t size) {
+/* `unit`: what each part's size is a multiple of (a page, or a huge page so that two threads
+ * never fill the same 2 MiB folio). */
+static void populate_split(void *p, size_t size, size_t unit) {
 #if defined(MADV_POPULATE_READ) && defined(_OPENMP)
-    size_t page = (size_t)sysconf(_SC_PAGESIZE), parts = (size_t)omp_get_max_threads();
-    size_t step = (size / parts + page - 1) / page * page;
+    size_t parts = (size_t)omp_get_max_threads();
+    size_t step = (size / parts + unit - 1) / unit * unit;
 #pragma omp parallel for schedule(static, 1)
     for (size_t k = 0; k < parts; k++) {
         size_t off = k * step;
@@ -58,6 +60,7 @@ static void populate_split(void *p, size_t size) {
 #else
     (void)p;
     (void)size;
+    (void)unit;
 #endif
 }
 
@@ -94,7 +97,8 @@ anvil_status anvil__map_file(const char *path, anvil__mapping *out) {
     if (hint) (void)madvise(p, out->size, MADV_HUGEPAGE); /* a hint: failure changes nothing */
     if (hint && !split) (void)madvise(p, out->size, MADV_POPULATE_READ);
 #endif
-    if (split) populate_split(p, out->size);
+    (void)hint;
+    if (split) populate_split(p, out->size, hint ? HUGE_HINT_BYTES : (size_t)sysconf(_SC_PAGESIZE));
     out->base = p;
     out->map_size = out->size;
     out->data = p;

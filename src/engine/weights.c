@@ -395,8 +395,9 @@ static anvil_status find_pack_jobs(const anvil_engine *e, const anvil__tensor *s
  * nodes computing stored slots, the Pack's output read by nothing but its one slot (so the
  * source's change decides that one slot), not a stored slot of their own, the source of that
  * one job, and not bigger than DEFER_MAX_BYTES (a bigger one is hashed by every thread). */
-static anvil_status defer_hashes(const anvil_engine *e, const bool *stored, pack_job *jobs,
-                                 int32_t n, bool *deferred) {
+static anvil_status defer_hashes(const anvil_engine *e, const bool *stored,
+                                 const anvil__tensor *sources, const anvil__tensor_view *views,
+                                 pack_job *jobs, int32_t n, bool *deferred) {
     const anvil__graph *w = e->weights;
     size_t nv = (size_t)w->n_values + 1;
     int32_t *readers = anvil__calloc(nv, sizeof *readers);
@@ -428,8 +429,10 @@ static anvil_status defer_hashes(const anvil_engine *e, const bool *stored, pack
         readers[w->outputs[o]] += stored[o];
     for (int32_t k = 0; k < n; k++) {
         int32_t i = jobs[k].source, out = w->outputs[jobs[k].slot];
+        size_t hashed; /* a view hashes its whole base */
+        (void)hashed_bytes(&sources[i], views ? &views[i] : NULL, &hashed);
         jobs[k].hashes = readers[w->inputs[i]] == 1 && readers[out] == 1 && jobs_of[i] == 1 &&
-                         jobs[k].bytes <= DEFER_MAX_BYTES;
+                         jobs[k].bytes <= DEFER_MAX_BYTES && hashed <= DEFER_MAX_BYTES;
         deferred[i] = jobs[k].hashes;
     }
     anvil__free(readers);
@@ -647,7 +650,7 @@ static anvil_status build(const anvil_engine *e, const anvil__tensor *sources,
     int32_t n_all = 0, n = 0;
     if (s == ANVIL_OK) anvil__slots_stored(e, stored);
     if (s == ANVIL_OK) s = find_pack_jobs(e, sources, stored, all, &n_all);
-    if (s == ANVIL_OK) s = defer_hashes(e, stored, all, n_all, deferred);
+    if (s == ANVIL_OK) s = defer_hashes(e, stored, sources, views, all, n_all, deferred);
     for (int32_t k = 0; s == ANVIL_OK && k < n_all; k++) lazy[all[k].slot] = all[k].hashes;
     if (s == ANVIL_OK) s = hash_sources(sources, views, deferred, w->n_inputs, set->source_hashes);
     if (s == ANVIL_OK) mark_rebuild(e, stored, set, base, deferred, dirty, rebuild, stats);
