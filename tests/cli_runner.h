@@ -36,8 +36,8 @@ static int run_cli(const char *args, bool want_stderr) {
 }
 
 /* Output 0 of the .npy at `path` (an output the tool wrote) against output 0 of the reference
- * .npy: f32, same size, max |a-b| <= 1e-4 * max |ref|. The caller includes check.h and
- * anvil.h first. */
+ * .npy: f32, same rank and size, max |a-b| <= 1e-4 * max |ref|. The caller includes check.h
+ * and anvil.h first. */
 static inline void check_npy_near(const char *path, const char *reference) {
     anvil_tensor_list *got = NULL, *ref = NULL;
     CHECK_OK(anvil_npy_read(path, &got));
@@ -45,6 +45,7 @@ static inline void check_npy_near(const char *path, const char *reference) {
     const anvil_tensor *a = got ? anvil_tensor_list_get(got, 0) : NULL;
     const anvil_tensor *b = ref ? anvil_tensor_list_get(ref, 0) : NULL;
     CHECK(a && b && a->dtype == ANVIL_DTYPE_F32 && a->bytes == b->bytes && a->bytes > 0);
+    CHECK(a && b && a->rank == b->rank);
     if (a && b && a->dtype == ANVIL_DTYPE_F32 && a->bytes == b->bytes) {
         const float *x = a->data, *y = b->data;
         double max_err = 0, max_ref = 0;

@@ -37,6 +37,8 @@ void anvil__slots_stored(const anvil_engine *e, bool *stored);
  * made from it (a packed copy). The others were only read at compile time: shape arithmetic,
  * or scalars folded into kernels such as a fused Clip's bounds. live: weights->n_values. */
 void anvil__weights_live_at_run(const anvil_engine *e, bool *live);
+/* Marks live every value a live value is computed from (live: weights->n_values). */
+void anvil__weights_live_back(const anvil__graph *w, bool *live);
 
 /* The packed layout a weight graph Pack node produces (its attributes, checked). */
 anvil_status anvil__pack_node_layout(const anvil__node *n, anvil__layout *out);

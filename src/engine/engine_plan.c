@@ -190,7 +190,11 @@ void anvil__weights_live_at_run(const anvil_engine *e, bool *live) {
     for (int32_t i = 0; i < w->n_outputs; i++) /* without memory: one slot at a time */
         if (read ? read[i] : slot_read_by_plan(e, i)) live[w->outputs[i]] = true;
     anvil__free(read);
-    for (int32_t n = w->n_nodes - 1; n >= 0; n--) { /* a Pack's input feeds its packed slot */
+    anvil__weights_live_back(w, live); /* a Pack's input feeds its packed slot */
+}
+
+void anvil__weights_live_back(const anvil__graph *w, bool *live) {
+    for (int32_t n = w->n_nodes - 1; n >= 0; n--) { /* nodes are in topological order */
         const anvil__node *node = &w->nodes[n];
         bool l = false;
         for (int32_t o = 0; o < node->n_outputs; o++) l |= node->outputs[o] >= 0 && live[node->outputs[o]];

@@ -411,13 +411,7 @@ static anvil_status defer_hashes(const anvil_engine *e, const bool *stored,
     }
     for (int32_t k = 0; k < n; k++) jobs_of[jobs[k].source]++;
     for (int32_t o = 0; o < w->n_outputs; o++) live[w->outputs[o]] |= stored[o];
-    for (int32_t k = w->n_nodes - 1; k >= 0; k--) { /* nodes are in topological order */
-        const anvil__node *node = &w->nodes[k];
-        bool l = false;
-        for (int32_t o = 0; o < node->n_outputs; o++) l |= node->outputs[o] >= 0 && live[node->outputs[o]];
-        for (int32_t i = 0; l && i < node->n_inputs; i++)
-            if (node->inputs[i] >= 0) live[node->inputs[i]] = true;
-    }
+    anvil__weights_live_back(w, live);
     for (int32_t k = 0; k < w->n_nodes; k++) {
         const anvil__node *node = &w->nodes[k];
         bool used = false; /* nodes of no stored slot never run (a fold's old Mul) */
