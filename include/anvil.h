@@ -426,8 +426,10 @@ typedef struct anvil_name_map anvil_name_map;
 typedef enum anvil_map_kind {
     ANVIL_MAP_IDENTITY = 0,            /* onnx = ckpt[sources[0]] */
     ANVIL_MAP_TRANSPOSE = 1,           /* onnx = ckpt[sources[0]].transpose(perm) */
-    ANVIL_MAP_CONV_BN_FOLD_WEIGHT = 2, /* s = gamma / sqrt(var + eps); onnx = W * s (per out ch.)
-                                          sources: W, gamma, beta, mean, var */
+    ANVIL_MAP_CONV_BN_FOLD_WEIGHT = 2, /* s = gamma / sqrt(var + eps); onnx = W * s (per out ch.,
+                                          dim 0 of W), then transposed by perm when rank > 0
+                                          (a Gemm with transB = 0); sources: W, gamma, beta,
+                                          mean, var */
     ANVIL_MAP_CONV_BN_FOLD_BIAS = 3,   /* onnx = beta + (b - mean) * s; sources: b or "" (no
                                           conv bias: 0), gamma, beta, mean, var */
     ANVIL_MAP_KIND_COUNT
@@ -440,7 +442,7 @@ typedef struct anvil_map_entry {
     anvil_map_kind kind;
     int32_t n_sources;
     const char *sources[5];
-    int32_t rank;            /* TRANSPOSE: rank of perm */
+    int32_t rank;            /* TRANSPOSE: rank of perm; CONV_BN_FOLD_WEIGHT: 0 or rank of perm */
     int32_t perm[ANVIL_MAX_RANK];
     double eps;              /* BN folds */
 } anvil_map_entry;
@@ -452,7 +454,7 @@ typedef struct anvil_map_options {
 anvil_map_options anvil_map_options_default(void);
 
 /* Matches every initializer of `model` to tensors of `checkpoint` by content: exact, transposed,
- * or a BatchNorm folded into a preceding Conv (eps searched among common values).
+ * or a BatchNorm folded into a preceding Conv or Gemm (eps searched among common values).
  * Initializers that exist in the checkpoint under their own name with equal content (float
  * tensors: within the tolerance) are identity entries. Initializers nothing matches are left out of the map (they are listed
  * by anvil_name_map_unmatched). Errors: OUT_OF_MEMORY, INVALID_ARGUMENT. */
@@ -460,7 +462,8 @@ anvil_status anvil_name_map_build(const anvil_model *model, const anvil_safetens
                                   const anvil_map_options *options, anvil_name_map **out);
 /* JSON file: {"format": "anvil-name-map", "version": 1, "initializers": [{"onnx": ...,
  * "kind": "identity" | "transpose" | "conv_bn_fold_weight" | "conv_bn_fold_bias",
- * "sources": [...], "perm": [...], "eps": ...}, ...], "unmatched": [...]}. Loading checks
+ * "sources": [...], "perm": [...], "eps": ...}, ...], "unmatched": [...]} ("perm": transpose,
+ * optional for conv_bn_fold_weight). Loading checks
  * every field (PARSE_ERROR naming the entry and the field). */
 anvil_status anvil_name_map_load(const char *path, anvil_name_map **out);
 anvil_status anvil_name_map_load_memory(const void *data, size_t size, anvil_name_map **out);

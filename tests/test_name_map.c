@@ -259,13 +259,13 @@ static void check_maps_equal(const anvil_name_map *a, const anvil_name_map *b) {
         CHECK_STR_EQ(anvil_name_map_unmatched(a, i), anvil_name_map_unmatched(b, i));
 }
 
-/* The good file holds each kind: its fields come out as written and survive save / load,
+/* The good file holds each kind (and a fold weight with a perm): its fields come out as written and survive save / load,
  * to_json / load_memory and clone unchanged. */
 static void check_round_trip(void) {
     anvil_name_map *map = NULL, *back = NULL, *mem = NULL, *copy = NULL;
     CHECK_OK(anvil_name_map_load(MAP_DATA "/good.json", &map));
     if (!map) return;
-    CHECK_EQ(anvil_name_map_count(map), 4);
+    CHECK_EQ(anvil_name_map_count(map), 5);
     CHECK_EQ(anvil_name_map_unmatched_count(map), 1);
     CHECK_STR_EQ(anvil_name_map_unmatched(map, 0), "onnx::Constant_3");
     CHECK(anvil_name_map_unmatched(map, 1) == NULL);
@@ -277,9 +277,13 @@ static void check_round_trip(void) {
     CHECK(e.kind == ANVIL_MAP_CONV_BN_FOLD_BIAS && e.eps == 0.001 && e.n_sources == 5);
     CHECK_STR_EQ(e.sources[0], "");
     CHECK_STR_EQ(e.sources[4], "bn.running_var");
+    CHECK_OK(anvil_name_map_find(map, "onnx::Gemm_11", &e)); /* a fold, then transposed */
+    CHECK(e.kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && e.rank == 2 && e.perm[0] == 1);
+    CHECK_OK(anvil_name_map_find(map, "onnx::Conv_9", &e));
+    CHECK_EQ(e.rank, 0);
     CHECK_STATUS(anvil_name_map_find(map, "nosuch", &e), ANVIL_STATUS_NOT_FOUND);
     CHECK_CONTAINS(anvil_last_error(), "nosuch");
-    CHECK_STATUS(anvil_name_map_entry(map, 4, &e), ANVIL_STATUS_OUT_OF_RANGE);
+    CHECK_STATUS(anvil_name_map_entry(map, 5, &e), ANVIL_STATUS_OUT_OF_RANGE);
 
     char path[] = "/tmp/anvil_test_name_map_XXXXXX";
     int fd = mkstemp(path);
@@ -354,6 +358,8 @@ static const corrupt_case k_corrupt[] = {
     {"perm_empty.json", {"('onnx::MatMul_7')", "field 'perm'", "empty"}},
     {"huge_perm.json", {"('onnx::MatMul_7')", "field 'perm'", "more than 8"}},
     {"perm_on_identity.json", {"('a')", "field 'perm'", "not allowed"}},
+    {"perm_on_fold_bias.json", {"('b')", "field 'perm'", "not allowed"}},
+    {"fold_perm_not_permutation.json", {"('w')", "field 'perm'", "twice"}},
     {"eps_missing.json", {"('w')", "field 'eps'", "missing"}},
     {"eps_negative.json", {"('w')", "field 'eps'", ">= 0"}},
     {"eps_string.json", {"('w')", "field 'eps'", "not a number"}},
@@ -361,7 +367,7 @@ static const corrupt_case k_corrupt[] = {
     {"eps_on_transpose.json", {"('onnx::MatMul_7')", "field 'eps'", "not allowed"}},
     {"unknown_field.json", {"('onnx::MatMul_7')", "field 'note'", "unknown"}},
     {"duplicate_field.json", {"initializers[1]", "field 'kind'", "twice"}},
-    {"duplicate_onnx.json", {"initializers[4] ('fc.weight')", "field 'onnx'", "twice"}},
+    {"duplicate_onnx.json", {"initializers[5] ('fc.weight')", "field 'onnx'", "twice"}},
     {"long_name.json", {"initializers[1]", "field 'onnx'", "longer than 4096"}},
     {"unmatched_duplicate.json", {"unmatched[0]", "'fc.weight'", "twice"}},
     {"unmatched_not_string.json", {"unmatched[0]", "not a string"}},

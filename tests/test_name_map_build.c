@@ -75,9 +75,12 @@ static void tset_free(tset *s) {
     s->n = 0;
 }
 
-/* A graph whose initializers are the model set, plus Conv nodes (weight, bias or NULL). */
+/* A graph whose initializers are the model set, plus Conv or Gemm nodes (weight, bias or
+ * NULL). */
 typedef struct conv_spec {
     const char *weight, *bias;
+    const char *op; /* NULL: "Conv"; "Gemm" gets attribute transB = trans_b */
+    int trans_b;
 } conv_spec;
 
 static anvil__graph *make_graph(const tset *model, const conv_spec *convs, int n_convs) {
@@ -99,7 +102,14 @@ static anvil__graph *make_graph(const tset *model, const conv_spec *convs, int n
         int32_t in[3] = {x, anvil__graph_find(g, convs[c].weight), -1}, y = -1, id = -1;
         if (convs[c].bias) in[2] = anvil__graph_find(g, convs[c].bias);
         CHECK_OK(anvil__graph_add_value(g, out, &y));
-        CHECK_OK(anvil__graph_add_node(g, out, "Conv", "", in, convs[c].bias ? 3 : 2, &y, 1, &id));
+        const char *op = convs[c].op ? convs[c].op : "Conv";
+        CHECK_OK(anvil__graph_add_node(g, out, op, "", in, convs[c].bias ? 3 : 2, &y, 1, &id));
+        anvil__attr *a = NULL;
+        if (strcmp(op, "Gemm") == 0) CHECK_OK(anvil__node_add_attr(g, id, "transB", &a));
+        if (a) {
+            a->kind = ANVIL_ATTR_INT;
+            a->i = convs[c].trans_b;
+        }
     }
     return g;
 }
@@ -320,8 +330,9 @@ static void check_folds(void) {
     fold(c2, NULL, &ck, "l2.bn", 1e-5f, fw2, fb2);
     fold(c3, NULL, &ck, "l4.bn", 1e-5f, fw3, fb3);
     CHECK(memcmp(fb2->data, get(&ck, "l2.bn.bias")->data, 6 * 4) == 0); /* the trap is set */
-    conv_spec convs[3] = {{"onnx::Conv_1", "onnx::Conv_2"}, {"onnx::Conv_3", "onnx::Conv_4"},
-                          {"onnx::Conv_5", "onnx::Conv_6"}};
+    conv_spec convs[3] = {{"onnx::Conv_1", "onnx::Conv_2", NULL, 0},
+                          {"onnx::Conv_3", "onnx::Conv_4", NULL, 0},
+                          {"onnx::Conv_5", "onnx::Conv_6", NULL, 0}};
     anvil_name_map *map = build(&md, convs, 3, &ck, NULL, ANVIL_OK);
     if (map) {
         CHECK_EQ(anvil_name_map_count(map), 6);
@@ -373,6 +384,73 @@ static void check_folds(void) {
     CHECK(build(&md, convs, 1, &ck, &o, ANVIL_STATUS_INVALID_ARGUMENT) == NULL);
     o.tolerance = NAN;
     CHECK(build(&md, convs, 1, &ck, &o, ANVIL_STATUS_INVALID_ARGUMENT) == NULL);
+    tset_free(&ck);
+    tset_free(&md);
+}
+
+/* Linear + BatchNorm1d folded into Gemm: with transB = 1 the initializer is the fold itself;
+ * with transB = 0 it is the fold's transpose, and the entry carries perm (1, 0), which the map
+ * file keeps. */
+static void check_gemm_folds(void) {
+    tset ck = {0}, md = {0};
+    int64_t w1[2] = {6, 4}, w2[2] = {3, 6}, w2t[2] = {6, 3}, n6 = 6, n3 = 3;
+    anvil_tensor *c1 = add_rand(&ck, "fc1.weight", 2, w1, 51, false);
+    anvil_tensor *c1b = add_rand(&ck, "fc1.bias", 1, &n6, 52, false);
+    add_bn(&ck, "bn1", 6, 60);
+    anvil_tensor *c2 = add_rand(&ck, "fc2.weight", 2, w2, 53, false);
+    add_bn(&ck, "bn2", 3, 70);
+    anvil_tensor *fw1 = add(&md, "onnx::Gemm_1", ANVIL_DTYPE_F32, 2, w1);
+    anvil_tensor *fb1 = add(&md, "onnx::Gemm_2", ANVIL_DTYPE_F32, 1, &n6);
+    anvil_tensor *fw2t = add(&md, "onnx::Gemm_3", ANVIL_DTYPE_F32, 2, w2t);
+    anvil_tensor *fb2 = add(&md, "onnx::Gemm_4", ANVIL_DTYPE_F32, 1, &n3);
+    fold(c1, c1b->data, &ck, "bn1", 1e-5f, fw1, fb1);
+    anvil_tensor fw2 = *c2;
+    fw2.data = malloc(c2->bytes);
+    fold(c2, NULL, &ck, "bn2", 1e-5f, &fw2, fb2);
+    for (int o = 0; o < 3; o++)
+        for (int i = 0; i < 6; i++)
+            ((float *)fw2t->data)[i * 3 + o] = ((const float *)fw2.data)[o * 6 + i];
+    conv_spec gemms[2] = {{"onnx::Gemm_1", "onnx::Gemm_2", "Gemm", 1},
+                          {"onnx::Gemm_3", "onnx::Gemm_4", "Gemm", 0}};
+    anvil_name_map *map = build(&md, gemms, 2, &ck, NULL, ANVIL_OK);
+    char path[] = "/tmp/anvil_test_gemm_map_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd >= 0) close(fd);
+    anvil_name_map *loaded = NULL;
+    if (map) {
+        CHECK_EQ(anvil_name_map_count(map), 4);
+        anvil_map_entry e = entry(map, "onnx::Gemm_1");
+        CHECK(e.kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && e.rank == 0);
+        CHECK_STR_EQ(e.sources[0], "fc1.weight");
+        check_reproduces(&e, &ck, fw1);
+        e = entry(map, "onnx::Gemm_2");
+        CHECK_EQ(e.kind, ANVIL_MAP_CONV_BN_FOLD_BIAS);
+        CHECK_STR_EQ(e.sources[0], "fc1.bias");
+        check_reproduces(&e, &ck, fb1);
+        e = entry(map, "onnx::Gemm_3");
+        CHECK(e.kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && e.rank == 2);
+        CHECK(e.perm[0] == 1 && e.perm[1] == 0);
+        CHECK_STR_EQ(e.sources[0], "fc2.weight");
+        CHECK_STR_EQ(e.sources[1], "bn2.weight");
+        check_reproduces(&e, &ck, fw2t);
+        e = entry(map, "onnx::Gemm_4");
+        CHECK(e.kind == ANVIL_MAP_CONV_BN_FOLD_BIAS && e.sources[0][0] == 0);
+        check_reproduces(&e, &ck, fb2);
+        CHECK_OK(anvil_name_map_save(map, path));
+        CHECK_OK(anvil_name_map_load(path, &loaded));
+    }
+    if (loaded) { /* the perm survives the file, and only the fold weight has one */
+        anvil_map_entry e = entry(loaded, "onnx::Gemm_3");
+        CHECK(e.rank == 2 && e.perm[0] == 1 && e.perm[1] == 0);
+        check_reproduces(&e, &ck, fw2t);
+        CHECK_EQ(entry(loaded, "onnx::Gemm_1").rank, 0);
+        CHECK_EQ(entry(loaded, "onnx::Gemm_4").rank, 0);
+    }
+    unlink(path);
+    anvil_name_map_destroy(loaded);
+    anvil_name_map_destroy(map);
+    free(fw2.data);
     tset_free(&ck);
     tset_free(&md);
 }
@@ -512,6 +590,23 @@ static void check_compute_errors(void) {
     CHECK_OK(anvil__name_map_compute(&tr, set_lookup, &ck, &out));
     CHECK(out.dtype == ANVIL_DTYPE_I32 && out.rank == 2 && out.dims[0] == 2 && out.dims[1] == 3);
     anvil__free(out.data);
+    /* a fold weight's perm must fit its rank too; a fitting one transposes the fold */
+    e = fold_entry(ANVIL_MAP_CONV_BN_FOLD_WEIGHT, "conv.weight", 1e-5);
+    e.rank = 3;
+    e.perm[0] = 2, e.perm[1] = 0, e.perm[2] = 1;
+    expect_compute_error(&e, &ck, ANVIL_STATUS_SHAPE_MISMATCH, "'conv.weight'", "perm");
+    anvil__tensor plain;
+    e.rank = 0;
+    CHECK_OK(anvil__name_map_compute(&e, set_lookup, &ck, &plain));
+    e.rank = 2;
+    e.perm[0] = 1, e.perm[1] = 0;
+    CHECK_OK(anvil__name_map_compute(&e, set_lookup, &ck, &out));
+    CHECK(out.rank == 2 && out.dims[0] == 2 && out.dims[1] == 3);
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 2; c++)
+            CHECK(memcmp((float *)out.data + c * 3 + r, (float *)plain.data + r * 2 + c, 4) == 0);
+    anvil__free(out.data);
+    anvil__free(plain.data);
     /* a kind with the wrong number of sources, a negative eps */
     id.n_sources = 2;
     expect_compute_error(&id, &ck, ANVIL_STATUS_INVALID_ARGUMENT, NULL, NULL);
@@ -525,6 +620,7 @@ int main(void) {
     check_own_name_tolerance();
     check_transposes();
     check_folds();
+    check_gemm_folds();
     check_fold_values();
     check_compute_errors();
     return check_exit();

@@ -75,9 +75,12 @@ static anvil_status check_name(const char *name, bool empty_ok, const char *wher
     return ANVIL_OK;
 }
 
+/* A transpose needs a perm; a fold weight may have one (folded, then transposed: a Gemm with
+ * transB = 0 holds the checkpoint's [out, in] weight as [in, out]); no other kind has one. */
 static anvil_status check_perm(const anvil_map_entry *e, const char *where,
                                anvil_status invalid) {
-    if (e->kind != ANVIL_MAP_TRANSPOSE) {
+    bool optional = e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT;
+    if (e->kind != ANVIL_MAP_TRANSPOSE && !(optional && e->rank != 0)) {
         if (e->rank != 0)
             return anvil__error(invalid, "%s: field 'perm': not allowed for kind %s", where,
                                 anvil__map_kind_name(e->kind));

@@ -1,13 +1,16 @@
 /*
- * map_build_bn.c — finds BatchNorm layers that an exporter folded into Conv weights and biases.
- * For a Conv weight W' with no plain match: a checkpoint tensor C of W's shape such that each
+ * map_build_bn.c — finds BatchNorm layers that an exporter folded into Conv or Gemm weights and
+ * biases. For a Conv or Gemm weight W' with no plain match (output channels in dim 0; a Gemm
+ * with transB = 0 holds its weight as [in, out], matched through its transpose, and the entry
+ * transposes the fold back): a checkpoint tensor C of W's shape such that each
  * output channel of W' is that channel of C times one ratio r[o]; then a BN group of the
  * checkpoint (P.weight, P.bias, P.running_mean, P.running_var of length O) and an eps among
  * common values whose gamma / sqrt(var + eps) is r. Every candidate is confirmed by computing
  * the fold (map_compute.c) and comparing with W' (and the Conv's bias). Not here: identity and
- * transpose matches (map_build.c); Gemm or ConvTranspose folds.
+ * transpose matches (map_build.c); ConvTranspose folds (output channels in dim 1).
  */
 #include "namemap/name_map.h"
+#include "ops/op.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -226,9 +229,25 @@ static bool better(const fold_fit *a, const fold_fit *c) {
 }
 
 typedef struct conv_inits {
-    int32_t weight, bias; /* initializer indices; bias -1 when the Conv has none */
-    double lim, pre;      /* acceptance and pre-filter bounds on |error| for the weight */
+    int32_t weight, bias; /* initializer indices; bias -1 when the node has none */
+    const anvil__tensor *w; /* the weight with output channels in dim 0: the initializer's, or
+                               its transpose when `transposed` */
+    bool transposed;        /* a Gemm with transB = 0: entries transpose the fold (perm 1, 0) */
+    double lim, pre;        /* acceptance and pre-filter bounds on |error| for the weight */
 } conv_inits;
+
+/* The fold weight entry of (C, group, eps) for the node's weight. */
+static void weight_entry(const anvil__nm_build *b, const conv_inits *ci, size_t conv,
+                         const bn_group *g, double eps, anvil_map_entry *e) {
+    const anvil__init *w = &b->g->inits[ci->weight];
+    fold_entry(b, ANVIL_MAP_CONV_BN_FOLD_WEIGHT, b->g->values[w->value].name, b->ck[conv].name, g,
+               eps, e);
+    if (ci->transposed) {
+        e->rank = 2;
+        e->perm[0] = 1;
+        e->perm[1] = 0;
+    }
+}
 
 /* Full check of (C, group, eps): the computed fold against W' and the Conv's bias; *fits when
  * the weight matches. */
@@ -238,8 +257,7 @@ static anvil_status fit_candidate(bn_state *st, const conv_inits *ci, size_t con
     anvil__nm_build *b = st->b;
     const anvil__init *w = &b->g->inits[ci->weight];
     anvil_map_entry e;
-    fold_entry(b, ANVIL_MAP_CONV_BN_FOLD_WEIGHT, b->g->values[w->value].name, b->ck[conv].name, g,
-               eps, &e);
+    weight_entry(b, ci, conv, g, eps, &e);
     memset(fit, 0, sizeof *fit);
     anvil_status s = compare_entry(b, &e, &w->t, fits, &fit->err, &fit->exact);
     if (s != ANVIL_OK || !*fits) return s;
@@ -283,9 +301,7 @@ static anvil_status try_group(bn_state *st, const conv_inits *ci, size_t conv,
 
 static void record(bn_state *st, const conv_inits *ci, const fold_fit *f, const char *bias_src) {
     anvil__nm_build *b = st->b;
-    const anvil__init *w = &b->g->inits[ci->weight];
-    fold_entry(b, ANVIL_MAP_CONV_BN_FOLD_WEIGHT, b->g->values[w->value].name, b->ck[f->conv].name,
-               f->bn, f->eps, &b->found[ci->weight]);
+    weight_entry(b, ci, f->conv, f->bn, f->eps, &b->found[ci->weight]);
     /* The bias of a folded conv is a fold too, even when it also equals a checkpoint tensor by
      * coincidence (running_mean 0 makes it equal to beta); only its own name wins. */
     if (ci->bias < 0 || f->bias == 0 || b->same_name[ci->bias]) return;
@@ -296,7 +312,7 @@ static void record(bn_state *st, const conv_inits *ci, const fold_fit *f, const 
 
 static anvil_status fold_conv(bn_state *st, conv_inits *ci) {
     anvil__nm_build *b = st->b;
-    const anvil__tensor *w = &b->g->inits[ci->weight].t;
+    const anvil__tensor *w = ci->w;
     int64_t numel = anvil__tensor_numel(w);
     if (!anvil__dtype_is_float(w->dtype) || w->rank < 2 || numel <= 0 || w->dims[0] <= 0 ||
         !w->data)
@@ -331,19 +347,49 @@ static bool is_init(const anvil__graph *g, const anvil__node *n, int32_t input, 
     return true;
 }
 
+/* t's transpose (a matrix of any dtype), data from anvil__malloc; false when memory runs out. */
+static bool transposed_copy(const anvil__tensor *t, anvil__tensor *out) {
+    size_t rows = (size_t)t->dims[0], cols = (size_t)t->dims[1], es = anvil_dtype_size(t->dtype);
+    *out = *t;
+    out->dims[0] = t->dims[1];
+    out->dims[1] = t->dims[0];
+    unsigned char *d = anvil__malloc(t->bytes ? t->bytes : 1);
+    const unsigned char *a = t->data;
+    if (!d) return false;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) memcpy(d + (c * rows + r) * es, a + (r * cols + c) * es, es);
+    out->data = d;
+    return true;
+}
+
+/* The weight and bias initializers of a Conv (inputs 1, 2) or Gemm (B, C) node that may hold a
+ * fold not matched yet; false for other nodes. A Gemm's B is [in, out] unless transB = 1. */
+static bool fold_target(const anvil__nm_build *b, const anvil__node *n, conv_inits *ci) {
+    bool conv = strcmp(n->op_type, "Conv") == 0, gemm = strcmp(n->op_type, "Gemm") == 0;
+    if (!(conv || gemm) || n->domain[0] || !is_init(b->g, n, 1, &ci->weight) ||
+        b->found[ci->weight].n_sources)
+        return false;
+    if (!is_init(b->g, n, 2, &ci->bias)) ci->bias = -1;
+    ci->w = &b->g->inits[ci->weight].t;
+    ci->transposed = gemm && anvil__attr_int(n, "transB", 0) == 0;
+    return !gemm || (ci->w->rank == 2 && ci->w->data);
+}
+
 anvil_status anvil__nm_match_folds(anvil__nm_build *b) {
     bn_state st;
     memset(&st, 0, sizeof st);
     st.b = b;
     anvil_status s = find_groups(&st);
     for (int32_t i = 0; s == ANVIL_OK && st.n_groups && i < b->g->n_nodes; i++) {
-        const anvil__node *n = &b->g->nodes[i];
-        conv_inits ci = {-1, -1, 0, 0};
-        if (strcmp(n->op_type, "Conv") != 0 || n->domain[0] || !is_init(b->g, n, 1, &ci.weight) ||
-            b->found[ci.weight].n_sources)
-            continue;
-        if (!is_init(b->g, n, 2, &ci.bias)) ci.bias = -1;
-        const anvil__tensor *w = &b->g->inits[ci.weight].t;
+        conv_inits ci = {-1, -1, NULL, false, 0, 0};
+        if (!fold_target(b, &b->g->nodes[i], &ci)) continue;
+        anvil__tensor flipped = {0};
+        if (ci.transposed && !transposed_copy(ci.w, &flipped)) {
+            s = ANVIL_STATUS_OUT_OF_MEMORY;
+            break;
+        }
+        if (ci.transposed) ci.w = &flipped;
+        const anvil__tensor *w = ci.w;
         size_t o = w->rank >= 1 && w->dims[0] > 0 ? (size_t)w->dims[0] : 1;
         st.r = anvil__malloc_array(o, sizeof *st.r);
         st.cmax = anvil__malloc_array(o, sizeof *st.cmax);
@@ -351,6 +397,7 @@ anvil_status anvil__nm_match_folds(anvil__nm_build *b) {
         else s = fold_conv(&st, &ci);
         anvil__free(st.r);
         anvil__free(st.cmax);
+        anvil__free(flipped.data);
         st.r = st.cmax = NULL;
     }
     anvil__free(st.groups);

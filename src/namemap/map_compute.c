@@ -1,7 +1,7 @@
 /*
  * map_compute.c — applies one name map entry: the ONNX initializer from checkpoint tensors
- * (copy, transpose, or a BatchNorm folded into conv weights / bias). Every source is checked
- * first (present, dtype, shape, byte size). Float arithmetic follows the formulas of anvil.h
+ * (copy, transpose, or a BatchNorm folded into Conv / Gemm weights, then optionally transposed,
+ * and biases). Every source is checked first (present, dtype, shape, byte size). Float arithmetic follows the formulas of anvil.h
  * operation by operation, one operation per statement, so that no compiler contracts them into
  * FMAs and f32 results are bit-identical to PyTorch's folding. Not here: finding entries.
  */
@@ -152,10 +152,10 @@ static void transpose_2d_u32(const void *in, void *out, size_t rows, size_t cols
         }
 }
 
-/* The result of a transpose entry: its dims, and the element stride of each in the source. */
+/* The result of transposing t (source 0 of e, or its fold) by e's perm: its dims, and the
+ * element stride of each in t. */
 static anvil_status transpose_geometry(const anvil_map_entry *e, const nm_sources *src,
-                                       int64_t *dims, int64_t *stride) {
-    const anvil__tensor *t = &src->t[0];
+                                       const anvil__tensor *t, int64_t *dims, int64_t *stride) {
     int32_t r = e->rank;
     bool seen[ANVIL_MAX_RANK] = {false}, ok = r == t->rank && r >= 1 && r <= ANVIL_MAX_RANK;
     for (int32_t i = 0; ok && i < r; i++) {
@@ -164,9 +164,9 @@ static anvil_status transpose_geometry(const anvil_map_entry *e, const nm_source
     }
     if (!ok)
         return anvil__error(ANVIL_STATUS_SHAPE_MISMATCH,
-                            "name map entry '%.200s' (transpose): perm of %d axes is not a "
-                            "permutation of the %d axes of source '%.200s'", src->onnx, (int)r,
-                            (int)t->rank, e->sources[0]);
+                            "name map entry '%.200s' (%s): perm of %d axes is not a "
+                            "permutation of the %d axes of source '%.200s'", src->onnx,
+                            src->kind, (int)r, (int)t->rank, e->sources[0]);
     int64_t in_stride[ANVIL_MAX_RANK], acc = 1;
     for (int32_t i = r - 1; i >= 0; i--) {
         in_stride[i] = acc;
@@ -179,14 +179,12 @@ static anvil_status transpose_geometry(const anvil_map_entry *e, const nm_source
     return ANVIL_OK;
 }
 
-static anvil_status compute_transpose(const anvil_map_entry *e, const nm_sources *src,
-                                      anvil__tensor *out) {
-    const anvil__tensor *t = &src->t[0];
+/* out (allocated here) = t transposed by e's perm, with the geometry above. */
+static anvil_status transpose_into(const anvil_map_entry *e, const anvil__tensor *t,
+                                   const int64_t *dims, const int64_t *stride,
+                                   anvil__tensor *out) {
     int32_t r = e->rank;
-    int64_t dims[ANVIL_MAX_RANK], stride[ANVIL_MAX_RANK];
-    anvil_status s = transpose_geometry(e, src, dims, stride);
-    if (s != ANVIL_OK) return s;
-    s = alloc_out(out, t->dtype, r, dims, t->bytes);
+    anvil_status s = alloc_out(out, t->dtype, r, dims, t->bytes);
     if (s != ANVIL_OK || t->bytes == 0) return s;
     size_t es = anvil_dtype_size(t->dtype), n = t->bytes / es;
     if (r == 2 && e->perm[0] == 1 && es == 4) { /* the common case, a matrix: cache blocks */
@@ -206,6 +204,13 @@ static anvil_status compute_transpose(const anvil_map_entry *e, const nm_sources
         }
     }
     return ANVIL_OK;
+}
+
+static anvil_status compute_transpose(const anvil_map_entry *e, const nm_sources *src,
+                                      anvil__tensor *out) {
+    int64_t dims[ANVIL_MAX_RANK], stride[ANVIL_MAX_RANK];
+    anvil_status s = transpose_geometry(e, src, &src->t[0], dims, stride);
+    return s == ANVIL_OK ? transpose_into(e, &src->t[0], dims, stride, out) : s;
 }
 
 /* The BN vectors (sources 1..4) and the conv bias (source 0 of a fold bias) must be float
@@ -349,15 +354,23 @@ static anvil_status fold_scale(const anvil_map_entry *e, const nm_sources *src, 
     return s;
 }
 
+/* A fold weight with a perm is folded (per output channel, dim 0 of the source), then
+ * transposed: a Gemm with transB = 0 holds the checkpoint's [out, in] weight as [in, out]. */
 static anvil_status compute_fold(const anvil_map_entry *e, const nm_sources *src,
                                  anvil__tensor *out) {
     bool weight = e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT;
     const anvil__tensor *first = weight ? &src->t[0] : &src->t[1];
+    int64_t dims[ANVIL_MAX_RANK], stride[ANVIL_MAX_RANK];
+    bool permuted = weight && e->rank > 0;
+    anvil_status s = permuted ? transpose_geometry(e, src, first, dims, stride) : ANVIL_OK;
     double *scale = NULL;
-    anvil_status s = fold_scale(e, src, &scale);
-    if (s == ANVIL_OK) s = alloc_out(out, first->dtype, first->rank, first->dims, first->bytes);
-    if (s == ANVIL_OK && weight) fold_weight(first, scale, out);
-    if (s == ANVIL_OK && !weight) fold_bias(src, scale, first->dtype, (size_t)first->dims[0], out);
+    if (s == ANVIL_OK) s = fold_scale(e, src, &scale);
+    anvil__tensor folded = {0}, *into = permuted ? &folded : out;
+    if (s == ANVIL_OK) s = alloc_out(into, first->dtype, first->rank, first->dims, first->bytes);
+    if (s == ANVIL_OK && weight) fold_weight(first, scale, into);
+    if (s == ANVIL_OK && !weight) fold_bias(src, scale, first->dtype, (size_t)first->dims[0], into);
+    if (s == ANVIL_OK && permuted) s = transpose_into(e, &folded, dims, stride, out);
+    anvil__free(folded.data);
     anvil__free(scale);
     return s;
 }
@@ -412,8 +425,9 @@ anvil_status anvil__name_map_view(const anvil_map_entry *e, anvil__lookup_fn loo
     anvil_status s = entry_sources(e, lookup, user, &src);
     if (s != ANVIL_OK) return s;
     const anvil__tensor *t = &src.t[0];
-    if (e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && t->dtype != ANVIL_DTYPE_F32)
-        return anvil__error(ANVIL_STATUS_UNSUPPORTED, "only f32 folds are viewed");
+    if (e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && (t->dtype != ANVIL_DTYPE_F32 || e->rank))
+        return anvil__error(ANVIL_STATUS_UNSUPPORTED, "only f32 folds without a perm are "
+                            "viewed (a view scales along its first axis)");
     *shape = *t;
     int64_t acc = 1;
     for (int32_t d = t->rank - 1; d >= 0; d--) { /* identity and fold: the source as it is */
@@ -422,7 +436,7 @@ anvil_status anvil__name_map_view(const anvil_map_entry *e, anvil__lookup_fn loo
     }
     if (e->kind == ANVIL_MAP_TRANSPOSE) {
         shape->rank = e->rank;
-        s = transpose_geometry(e, &src, shape->dims, view->strides);
+        s = transpose_geometry(e, &src, t, shape->dims, view->strides);
     }
     double *scale = NULL;
     if (s == ANVIL_OK && e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT) {

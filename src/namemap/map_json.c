@@ -145,13 +145,15 @@ static anvil_status parse_eps(const cJSON *item, const char *where, anvil_map_en
 static const char *const k_entry_fields[] = {"onnx", "kind", "sources", "perm", "eps"};
 enum { F_ONNX, F_KIND, F_SOURCES, F_PERM, F_EPS };
 
-/* Fields that depend on the kind: perm for transpose, eps for the folds. */
+/* Fields that depend on the kind: perm for transpose (optional for a fold weight), eps for the
+ * folds. */
 static anvil_status parse_kind_fields(const nm_fields *f, const char *where,
                                       anvil_map_entry *e) {
     anvil_status s = ANVIL_OK;
     const char *kind = anvil__map_kind_name(e->kind);
     char what[96];
-    if (e->kind == ANVIL_MAP_TRANSPOSE) {
+    bool perm_optional = e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT;
+    if (e->kind == ANVIL_MAP_TRANSPOSE || (perm_optional && f->found[F_PERM])) {
         s = parse_perm(f->found[F_PERM], where, e);
     } else if (f->found[F_PERM]) {
         snprintf(what, sizeof what, "not allowed for kind %s", kind);
@@ -354,7 +356,7 @@ static cJSON *entry_json(const anvil_map_entry *e) {
     } else {
         cJSON_Delete(src);
     }
-    if (ok && e->kind == ANVIL_MAP_TRANSPOSE) ok = add(o, "perm", perm_json(e));
+    if (ok && e->rank > 0) ok = add(o, "perm", perm_json(e));
     if (ok && (e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT || e->kind == ANVIL_MAP_CONV_BN_FOLD_BIAS))
         ok = add(o, "eps", exact_number(e->eps));
     if (!ok) {

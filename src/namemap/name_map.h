@@ -28,7 +28,8 @@ anvil_status anvil__name_map_compute(const anvil_map_entry *e, anvil__lookup_fn 
                                      anvil__tensor *out);
 /* The same result as a view of one checkpoint tensor, for packing it without writing it out:
  * identity and transpose (strides into the source, any dtype) and the weight of an f32 conv
- * BatchNorm fold (the source times scale[i_0], computed exactly as compute does). After the
+ * BatchNorm fold without a perm (the source times scale[i_0], computed exactly as compute
+ * does). After the
  * same checks as compute, *shape gets the result's dtype, shape and bytes (data: the source's),
  * and *view its view (view->scale from anvil__malloc, caller frees). UNSUPPORTED for other
  * kinds and dtypes: compute those. */
@@ -96,8 +97,8 @@ typedef struct anvil__nm_build {
 
 /* anvil__lookup_fn over the checkpoint; user is the anvil__nm_build. */
 bool anvil__nm_lookup(void *user, const char *name, anvil__tensor *out);
-/* Finds BatchNorm folds for the weights (and biases) of Conv nodes whose weight has no match
- * yet; fills b->found. */
+/* Finds BatchNorm folds for the weights (and biases) of Conv and Gemm nodes whose weight has no
+ * match yet; fills b->found. */
 anvil_status anvil__nm_match_folds(anvil__nm_build *b);
 
 #endif /* ANVIL_NAMEMAP_NAME_MAP_H */

@@ -15,6 +15,7 @@ CORPUS = os.path.join(ROOT, "tests", "fuzz", "corpus_name_map")
 
 W = ["conv.weight", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"]
 B = ["", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"]
+FC = ["fc2.weight", "bn2.weight", "bn2.bias", "bn2.running_mean", "bn2.running_var"]
 
 
 def good_entries():
@@ -24,6 +25,8 @@ def good_entries():
          "perm": [1, 0]},
         {"onnx": "onnx::Conv_9", "kind": "conv_bn_fold_weight", "sources": W, "eps": 1e-5},
         {"onnx": "onnx::Conv_10", "kind": "conv_bn_fold_bias", "sources": B, "eps": 0.001},
+        {"onnx": "onnx::Gemm_11", "kind": "conv_bn_fold_weight", "sources": FC, "eps": 1e-5,
+         "perm": [1, 0]},
     ]
 
 
@@ -81,6 +84,10 @@ CORRUPT = {
     "huge_perm.json": dump(with_entry(perm=list(range(100)))),
     "perm_on_identity.json": dump(doc([{"onnx": "a", "kind": "identity", "sources": ["a"],
                                        "perm": [0]}])),
+    "perm_on_fold_bias.json": dump(doc([{"onnx": "b", "kind": "conv_bn_fold_bias", "sources": B,
+                                        "eps": 1e-5, "perm": [1, 0]}])),
+    "fold_perm_not_permutation.json": dump(doc([{"onnx": "w", "kind": "conv_bn_fold_weight",
+                                                 "sources": W, "eps": 1e-5, "perm": [0, 0]}])),
     "eps_missing.json": dump(doc([{"onnx": "w", "kind": "conv_bn_fold_weight", "sources": W}])),
     "eps_negative.json": dump(doc([{"onnx": "w", "kind": "conv_bn_fold_weight", "sources": W,
                                    "eps": -1e-5}])),
