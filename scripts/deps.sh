@@ -2,7 +2,7 @@
 # Installs the Debian packages anvil builds with, when they are missing. As root it runs
 # apt-get; otherwise it prints the exact command and stops, so nothing happens behind your back.
 set -e
-PKGS="cmake make gcc g++ pkg-config libprotobuf-c-dev protobuf-c-compiler libonnx-dev libcjson-dev libxxhash-dev libdnnl-dev"
+PKGS="cmake make gcc g++ pkg-config libprotobuf-c-dev protobuf-c-compiler libonnx-dev libcjson-dev libjsmn-dev libxxhash-dev libdnnl-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -163,7 +163,7 @@ static const corrupt_case corrupt_cases[] = {
     {"bad_bool", ANVIL_STATUS_PARSE_ERROR, "tensor 'w': bool element 1 is 2, expected 0 or 1"},
 };
 
-/* A header of millions of tiny JSON values is refused before cJSON allocates a node for each. */
+/* A header of millions of tiny JSON values is refused once the tokens reach the limit. */
 static void test_json_value_limit(void) {
     size_t values = ((size_t)1 << 23) + 1, n = 6 + 2 * values + 1;
     uint8_t *image = malloc(8 + n);
@@ -178,9 +178,79 @@ static void test_json_value_limit(void) {
     memcpy(text + n - 2, "]}", 2);
     anvil_safetensors *st = NULL;
     CHECK_STATUS(anvil_safetensors_open_memory(image, 8 + n, &st), ANVIL_STATUS_LIMIT_EXCEEDED);
-    CHECK_CONTAINS(anvil_last_error(), "JSON values, more than the limit of 8388608");
+    CHECK_CONTAINS(anvil_last_error(), "more JSON values than the limit of 8388608");
     free(image);
 }
+
+/* Opens an image of `json` as the header followed by 8 zero bytes of data (the image stays
+ * until the next call: tensors view it). */
+static anvil_status open_header(const char *json, anvil_safetensors **st) {
+    static uint8_t image[1024];
+    size_t n = strlen(json);
+    CHECK(8 + n + 8 <= sizeof image);
+    if (8 + n + 8 > sizeof image) return ANVIL_STATUS_INVALID_ARGUMENT;
+    memset(image, 0, sizeof image);
+    for (int i = 0; i < 8; i++) image[i] = (uint8_t)((uint64_t)n >> (8 * i));
+    memcpy(image + 8, json, n);
+    return anvil_safetensors_open_memory(image, 8 + n + 8, st);
+}
+
+#define W "{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}"
+
+/* The header is parsed as strict JSON (RFC 8259) although the tokenizer alone is lenient:
+ * text it accepts that is not JSON is refused; escapes in names are decoded. */
+static void test_json_strictness(void) {
+    static const char *const bad[] = {
+        "{\"w\":" W " \"v\":" W "}",              /* no ',' between entries */
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[2 1],\"data_offsets\":[0,8]}}",
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[,2],\"data_offsets\":[0,8]}}",
+        "{\"w\":" W ",}",                              /* trailing ',' */
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":tru}}",
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[02],\"data_offsets\":[0,8]}}",
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[2.],\"data_offsets\":[0,8]}}",
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[+2],\"data_offsets\":[0,8]}}",
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":\"a\tb\"}}",
+        "{\"w\" " W "}",                               /* no ':' */
+        "{\"w\":" W ", \"__metadata__\": {\"a\": \"b\" \"c\": \"d\"}}",
+        "x{\"w\":" W "}",
+        "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        anvil_safetensors *st = NULL;
+        anvil_status s = open_header(bad[i], &st);
+        if (s == ANVIL_OK) fprintf(stderr, "accepted: %s\n", bad[i]);
+        CHECK_STATUS(s, ANVIL_STATUS_PARSE_ERROR);
+        CHECK(st == NULL);
+    }
+    /* 70 nested arrays in an unknown field: deeper than the 64 levels allowed */
+    char deep[512] = "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":";
+    for (int i = 0; i < 70; i++) strcat(deep, "[");
+    for (int i = 0; i < 70; i++) strcat(deep, "]");
+    strcat(deep, "}}");
+    anvil_safetensors *st = NULL;
+    CHECK_STATUS(open_header(deep, &st), ANVIL_STATUS_PARSE_ERROR);
+    CHECK_CONTAINS(anvil_last_error(), "deeper than 64");
+    /* names: a NUL character or a lone surrogate cannot be a C string's UTF-8 */
+    CHECK_STATUS(open_header("{\"a\\u0000b\":" W "}", &st), ANVIL_STATUS_PARSE_ERROR);
+    CHECK_STATUS(open_header("{\"a\\ud800\":" W "}", &st), ANVIL_STATUS_PARSE_ERROR);
+    CHECK_STATUS(open_header("{\"w\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[2],"
+                             "\"data_offsets\":[0,8]}}", &st), ANVIL_STATUS_PARSE_ERROR);
+    CHECK_CONTAINS(anvil_last_error(), "field 'dtype' given twice");
+    /* valid: escapes decoded (UTF-8, a surrogate pair), an escaped field name, 2e0 and 8.0 as
+       integers, whitespace of every kind, literals in unknown fields */
+    const char *good = " \r\n\t{ \"\\u00e9\\ud83d\\ude00\\\"\\n\" : { \"dty\\u0070e\" : \"F\\u00332\" ,"
+                       "\"shape\":[2e0],\"data_offsets\":[0,8.0],\"x\":[true,false,null,-1.5e-3]}"
+                       ",\"__metadata__\":{\"format\":\"pt\"} } \n";
+    CHECK_OK(open_header(good, &st));
+    if (st) {
+        anvil_tensor t;
+        CHECK_EQ(anvil_safetensors_count(st), 1);
+        CHECK_OK(anvil_safetensors_find(st, "\xc3\xa9\xf0\x9f\x98\x80\"\n", &t));
+        CHECK(t.dtype == ANVIL_DTYPE_F32 && t.rank == 1 && t.dims[0] == 2 && t.bytes == 8);
+    }
+    anvil_safetensors_close(st);
+}
+#undef W
 
 static void test_corrupt(void) {
     for (size_t i = 0; i < sizeof corrupt_cases / sizeof corrupt_cases[0]; i++) {
@@ -361,6 +431,7 @@ int main(void) {
     test_basic();
     test_corrupt();
     test_json_value_limit();
+    test_json_strictness();
     test_round_trip(dir);
     test_round_trip_many(dir);
     int ran_real = test_real_checkpoints();

@@ -5,8 +5,8 @@
  * aligned to its element size is copied. It does not keep the __metadata__ map (only checks it).
  */
 #include "core/core.h"
+#include "core/json_tokens.h"
 
-#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +14,10 @@
 
 /* The reference implementation's limit; a larger header is refused before any parsing. */
 #define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
-/* JSON numbers are doubles in cJSON; integers up to 2^53 are exact. */
+/* Integers up to 2^53 are exact as doubles, the JSON numbers most readers use. */
 #define ST_MAX_INT 9007199254740992.0
-/* About 500 MB of cJSON nodes; a real header needs ~12 values per tensor. */
-#define ST_MAX_JSON_VALUES (1 << 23)
+/* JSON tokens (20 bytes each: at most 160 MiB); a real header needs ~12 per tensor. */
+#define ST_MAX_JSON_VALUES ((size_t)1 << 23)
 
 struct anvil_safetensors {
     anvil__mapping map; /* base is NULL for a borrowed image (open_memory) */
@@ -53,10 +53,17 @@ static uint64_t load_le64(const uint8_t *p) {
 
 /* Reads a JSON number that must be a non-negative integer; `what` names it in messages, with
  * " <index>" after it when index >= 0 (formatted only on error: headers hold many numbers). */
-static anvil_status json_uint(const cJSON *item, const char *tensor, const char *field, int index,
-                              uint64_t *out) {
-    double d = cJSON_IsNumber(item) ? item->valuedouble : -1;
-    if (d >= 0 && d <= ST_MAX_INT && (double)(uint64_t)d == d) {
+static anvil_status json_uint(const anvil__json *j, int item, const char *tensor,
+                              const char *field, int index, uint64_t *out) {
+    bool number = anvil__json_type_of(j, item) == ANVIL_JSON_NUMBER, is_uint = false;
+    double d = -1;
+    uint64_t u = 0;
+    if (number) anvil__json_number(j, item, &d, &is_uint, &u);
+    if (is_uint && u <= (uint64_t)ST_MAX_INT) { /* digits only: the common case */
+        *out = u;
+        return ANVIL_OK;
+    }
+    if (number && d >= 0 && d <= ST_MAX_INT && (double)(uint64_t)d == d) { /* 1e3, 2.0 */
         *out = (uint64_t)d;
         return ANVIL_OK;
     }
@@ -65,67 +72,92 @@ static anvil_status json_uint(const cJSON *item, const char *tensor, const char 
         snprintf(what, sizeof what, "%s %d", field, index);
     else
         snprintf(what, sizeof what, "%s", field);
-    if (!cJSON_IsNumber(item))
+    if (!number)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': %s is not a number", tensor,
                             what);
     if (d < 0)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': %s is negative (%.17g)", tensor,
                             what, d);
-    if (!(d <= ST_MAX_INT)) /* also catches NaN / inf */
+    if (!(d <= ST_MAX_INT)) /* also catches inf */
         return anvil__error(ANVIL_STATUS_LIMIT_EXCEEDED,
                             "tensor '%s': %s %.17g exceeds the limit of 2^53", tensor, what, d);
     return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': %s is not an integer (%.17g)",
                         tensor, what, d);
 }
 
-static const cJSON *get_field(const cJSON *entry, const char *tensor, const char *field,
-                              anvil_status *s) {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(entry, field);
-    if (!item)
-        *s = anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': missing field '%s'", tensor,
-                          field);
-    return item;
+/* The values of an entry's three fields (-1 when absent); unknown fields are skipped. */
+typedef struct st_fields {
+    int dtype, shape, offsets;
+} st_fields;
+
+static anvil_status find_fields(const anvil__json *j, int entry, const char *tensor,
+                                st_fields *f) {
+    static const char *const names[3] = {"dtype", "shape", "data_offsets"};
+    int *slot[3] = {&f->dtype, &f->shape, &f->offsets};
+    *f = (st_fields){-1, -1, -1};
+    int k = entry + 1;
+    for (int c = 0; c < anvil__json_size(j, entry); c++) {
+        for (int m = 0; m < 3; m++) {
+            if (!anvil__json_string_is(j, k, names[m])) continue;
+            if (*slot[m] >= 0)
+                return anvil__error(ANVIL_STATUS_PARSE_ERROR,
+                                    "tensor '%s': field '%s' given twice", tensor, names[m]);
+            *slot[m] = k + 1;
+        }
+        k = anvil__json_next(j, k + 1);
+    }
+    for (int m = 0; m < 3; m++)
+        if (*slot[m] < 0)
+            return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': missing field '%s'",
+                                tensor, names[m]);
+    return ANVIL_OK;
 }
 
-static anvil_status parse_shape(const cJSON *shape, const char *name, anvil_tensor *t) {
-    if (!cJSON_IsArray(shape))
+static anvil_status parse_shape(const anvil__json *j, int shape, const char *name,
+                                anvil_tensor *t) {
+    if (anvil__json_type_of(j, shape) != ANVIL_JSON_ARRAY)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': field 'shape' is not an array",
                             name);
-    int rank = cJSON_GetArraySize(shape);
+    int rank = anvil__json_size(j, shape);
     if (rank > ANVIL_MAX_RANK)
         return anvil__error(ANVIL_STATUS_LIMIT_EXCEEDED,
                             "tensor '%s': rank %d exceeds the maximum rank %d", name, rank,
                             ANVIL_MAX_RANK);
     t->rank = rank;
-    int d = 0;
-    for (const cJSON *dim = shape->child; dim; dim = dim->next, d++) {
+    for (int d = 0, dim = shape + 1; d < rank; d++, dim = anvil__json_next(j, dim)) {
         uint64_t v;
-        anvil_status s = json_uint(dim, name, "dim", d, &v);
+        anvil_status s = json_uint(j, dim, name, "dim", d, &v);
         if (s != ANVIL_OK) return s;
         t->dims[d] = (int64_t)v;
     }
     return ANVIL_OK;
 }
 
-static anvil_status parse_offsets(const cJSON *offsets, const char *name, st_range *r) {
-    if (!cJSON_IsArray(offsets) || cJSON_GetArraySize(offsets) != 2)
+static anvil_status parse_offsets(const anvil__json *j, int offsets, const char *name,
+                                  st_range *r) {
+    if (anvil__json_type_of(j, offsets) != ANVIL_JSON_ARRAY || anvil__json_size(j, offsets) != 2)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR,
                             "tensor '%s': field 'data_offsets' is not an array of 2 integers",
                             name);
-    anvil_status s = json_uint(offsets->child, name, "data_offsets[0]", -1, &r->begin);
-    if (s == ANVIL_OK) s = json_uint(offsets->child->next, name, "data_offsets[1]", -1, &r->end);
+    int first = offsets + 1;
+    anvil_status s = json_uint(j, first, name, "data_offsets[0]", -1, &r->begin);
+    if (s == ANVIL_OK)
+        s = json_uint(j, anvil__json_next(j, first), name, "data_offsets[1]", -1, &r->end);
     return s;
 }
 
-static anvil_status map_dtype(const cJSON *dtype, const char *name, anvil_dtype *out) {
+static anvil_status map_dtype(const anvil__json *j, int dtype, const char *name,
+                              anvil_dtype *out) {
+    char text[72];
+    if (!anvil__json_string_copy(j, dtype, text, sizeof text)) strcpy(text, "(a long string)");
     for (size_t i = 0; i < ST_N_DTYPES; i++) {
-        if (strcmp(dtype->valuestring, st_dtypes[i].name) == 0) {
+        if (strcmp(text, st_dtypes[i].name) == 0) {
             *out = st_dtypes[i].dtype;
             return ANVIL_OK;
         }
     }
     return anvil__error(ANVIL_STATUS_UNSUPPORTED, "tensor '%s': dtype '%.64s' is not supported",
-                        name, dtype->valuestring);
+                        name, text);
 }
 
 /* Checks the byte range of one tensor against its shape and the data buffer. */
@@ -188,29 +220,30 @@ static anvil_status set_data(anvil_safetensors *st, size_t i, const uint8_t *src
     return ANVIL_OK;
 }
 
-static anvil_status parse_entry(anvil_safetensors *st, const cJSON *entry, const uint8_t *base,
-                                size_t data_size, st_range *r) {
+/* One tensor: key token `key` (its name), its entry object after it. */
+static anvil_status parse_entry(anvil_safetensors *st, const anvil__json *j, int key,
+                                const uint8_t *base, size_t data_size, st_range *r) {
     anvil_tensor *t = &st->tensors[st->count];
-    const char *name = entry->string;
+    char *name = NULL;
+    anvil_status s = anvil__json_strdup(j, key, &name);
+    if (s != ANVIL_OK) return s;
+    t->name = name;
+    st->count++; /* from here on close() frees the name */
     if (anvil__name_map_get(&st->index, name) >= 0)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': duplicate name in header",
                             name);
-    if (!cJSON_IsObject(entry))
+    int entry = key + 1;
+    if (anvil__json_type_of(j, entry) != ANVIL_JSON_OBJECT)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': entry is not a JSON object",
                             name);
-    anvil_status s = ANVIL_OK;
-    const cJSON *dtype = get_field(entry, name, "dtype", &s);
-    const cJSON *shape = dtype ? get_field(entry, name, "shape", &s) : NULL;
-    const cJSON *offsets = shape ? get_field(entry, name, "data_offsets", &s) : NULL;
-    if (!offsets) return s;
-    if (!cJSON_IsString(dtype))
+    st_fields f;
+    if ((s = find_fields(j, entry, name, &f)) != ANVIL_OK) return s;
+    if (anvil__json_type_of(j, f.dtype) != ANVIL_JSON_STRING)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': field 'dtype' is not a string",
                             name);
-    if ((s = parse_shape(shape, name, t)) != ANVIL_OK) return s;
-    if ((s = parse_offsets(offsets, name, r)) != ANVIL_OK) return s;
-    if ((s = map_dtype(dtype, name, &t->dtype)) != ANVIL_OK) return s;
-    if (!(t->name = anvil__strdup(name))) return ANVIL_STATUS_OUT_OF_MEMORY;
-    st->count++; /* from here on close() frees the name */
+    if ((s = parse_shape(j, f.shape, name, t)) != ANVIL_OK) return s;
+    if ((s = parse_offsets(j, f.offsets, name, r)) != ANVIL_OK) return s;
+    if ((s = map_dtype(j, f.dtype, name, &t->dtype)) != ANVIL_OK) return s;
     if ((s = check_range(t, r, data_size)) != ANVIL_OK) return s;
     r->tensor = st->count - 1;
     if ((s = set_data(st, r->tensor, base + r->begin, (size_t)(r->end - r->begin))) != ANVIL_OK)
@@ -219,13 +252,17 @@ static anvil_status parse_entry(anvil_safetensors *st, const cJSON *entry, const
     return anvil__name_map_put(&st->index, t->name, (int32_t)r->tensor);
 }
 
-static anvil_status check_metadata(const cJSON *meta) {
-    if (!cJSON_IsObject(meta))
+/* __metadata__ (its value at token meta): an object of strings, not kept. */
+static anvil_status check_metadata(const anvil__json *j, int meta) {
+    if (anvil__json_type_of(j, meta) != ANVIL_JSON_OBJECT)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "'__metadata__' is not a JSON object");
-    for (const cJSON *item = meta->child; item; item = item->next) {
-        if (!cJSON_IsString(item))
-            return anvil__error(ANVIL_STATUS_PARSE_ERROR,
-                                "'__metadata__' entry '%s' is not a string", item->string);
+    int k = meta + 1;
+    for (int c = 0; c < anvil__json_size(j, meta); c++, k = anvil__json_next(j, k + 1)) {
+        if (anvil__json_type_of(j, k + 1) == ANVIL_JSON_STRING) continue;
+        char key[256];
+        if (!anvil__json_string_copy(j, k, key, sizeof key)) strcpy(key, "(a long name)");
+        return anvil__error(ANVIL_STATUS_PARSE_ERROR, "'__metadata__' entry '%s' is not a string",
+                            key);
     }
     return ANVIL_OK;
 }
@@ -256,87 +293,29 @@ static anvil_status check_overlaps(const anvil_safetensors *st, st_range *ranges
     return ANVIL_OK;
 }
 
-static anvil_status parse_entries(anvil_safetensors *st, const cJSON *root, const uint8_t *base,
+/* The root object's entries: tensors, and __metadata__. */
+static anvil_status parse_entries(anvil_safetensors *st, const anvil__json *j, const uint8_t *base,
                                   size_t data_size) {
-    size_t n = 0;
-    for (const cJSON *e = root->child; e; e = e->next)
-        n++;
-    if (n > INT32_MAX)
-        return anvil__error(ANVIL_STATUS_LIMIT_EXCEEDED, "header has %zu entries", n);
+    size_t n = (size_t)anvil__json_size(j, 0);
     st->tensors = anvil__calloc(n ? n : 1, sizeof *st->tensors);
     st->copied = anvil__calloc(n ? n : 1, sizeof *st->copied);
     st_range *ranges = anvil__calloc(n ? n : 1, sizeof *ranges);
     anvil_status s = st->tensors && st->copied && ranges ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
     if (s == ANVIL_OK) s = anvil__name_map_reserve(&st->index, n);
-    for (const cJSON *e = root->child; e && s == ANVIL_OK; e = e->next) {
-        if (strcmp(e->string, "__metadata__") == 0)
-            s = check_metadata(e);
+    int key = 1;
+    for (size_t c = 0; c < n && s == ANVIL_OK; c++, key = anvil__json_next(j, key + 1)) {
+        if (anvil__json_string_is(j, key, "__metadata__"))
+            s = check_metadata(j, key + 1);
         else
-            s = parse_entry(st, e, base, data_size, &ranges[st->count]);
+            s = parse_entry(st, j, key, base, data_size, &ranges[st->count]);
     }
     if (s == ANVIL_OK) s = check_overlaps(st, ranges);
     anvil__free(ranges);
     return s;
 }
 
-/* cJSON spends ~64 bytes per JSON value, so a 100 MB header of "[0,0,0,..." would cost
- * gigabytes. Counting separators outside strings bounds the values before parsing. */
-static anvil_status check_json_size(const char *text, size_t n) {
-    size_t values = 1, upper = 1;
-    for (size_t i = 0; i < n; i++) /* separators in strings too: a bound, and a loop without
-                                      branches the compiler vectorizes */
-        upper += (text[i] == ',') | (text[i] == '[') | (text[i] == '{');
-    if (upper <= ST_MAX_JSON_VALUES) return ANVIL_OK;
-    bool in_string = false;
-    for (size_t i = 0; i < n; i++) {
-        char c = text[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == ',' || c == '[' || c == '{') {
-            values++;
-        }
-    }
-    if (values > ST_MAX_JSON_VALUES)
-        return anvil__error(ANVIL_STATUS_LIMIT_EXCEEDED,
-                            "header holds about %zu JSON values, more than the limit of %d", values,
-                            ST_MAX_JSON_VALUES);
-    return ANVIL_OK;
-}
-
-/* Parses the NUL-terminated header text and validates it against the data buffer. */
-static anvil_status parse_json(anvil_safetensors *st, const char *text, size_t n,
-                               const uint8_t *data, size_t data_size) {
-    anvil_status s = check_json_size(text, n);
-    if (s != ANVIL_OK) return s;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithOpts(text, &end, 0);
-    if (!root)
-        return anvil__error(ANVIL_STATUS_PARSE_ERROR,
-                            "header is not valid JSON (error near byte %td)",
-                            end ? end - text : (ptrdiff_t)0);
-    /* Writers pad the header with spaces; anything else after the JSON is corruption. */
-    size_t at = (size_t)(end - text);
-    while (at < n && (text[at] == ' ' || text[at] == '\n' || text[at] == '\t'))
-        at++;
-    if (at < n)
-        s = anvil__error(ANVIL_STATUS_PARSE_ERROR,
-                         "header has unexpected byte 0x%02x at offset %zu after the JSON",
-                         (unsigned)(uint8_t)text[at], at);
-    else if (!cJSON_IsObject(root))
-        s = anvil__error(ANVIL_STATUS_PARSE_ERROR, "header is not a JSON object");
-    else
-        s = parse_entries(st, root, data, data_size);
-    cJSON_Delete(root);
-    return s;
-}
-
-/* cJSON needs a NUL-terminated string, and a private copy keeps it from reading past the
- * header into the data buffer. */
+/* A private copy of the header keeps what is checked from changing under the checks (the file
+ * is mapped shared), and keeps the tokenizer from reading into the data buffer. */
 static anvil_status parse_header(anvil_safetensors *st) {
     const uint8_t *p = st->map.data;
     size_t size = st->map.size;
@@ -356,7 +335,10 @@ static anvil_status parse_header(anvil_safetensors *st) {
     if (!text) return ANVIL_STATUS_OUT_OF_MEMORY;
     memcpy(text, p + 8, (size_t)n);
     text[n] = '\0';
-    anvil_status s = parse_json(st, text, (size_t)n, p + 8 + n, size - 8 - (size_t)n);
+    anvil__json *j = NULL;
+    anvil_status s = anvil__json_parse(text, (size_t)n, ST_MAX_JSON_VALUES, &j);
+    if (s == ANVIL_OK) s = parse_entries(st, j, p + 8 + n, size - 8 - (size_t)n);
+    anvil__json_free(j);
     anvil__free(text);
     return s;
 }
