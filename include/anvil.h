@@ -426,10 +426,10 @@ typedef struct anvil_name_map anvil_name_map;
 typedef enum anvil_map_kind {
     ANVIL_MAP_IDENTITY = 0,            /* onnx = ckpt[sources[0]] */
     ANVIL_MAP_TRANSPOSE = 1,           /* onnx = ckpt[sources[0]].transpose(perm) */
-    ANVIL_MAP_CONV_BN_FOLD_WEIGHT = 2, /* s = gamma / sqrt(var + eps); onnx = W * s (per out ch.,
-                                          dim 0 of W), then transposed by perm when rank > 0
-                                          (a Gemm with transB = 0); sources: W, gamma, beta,
-                                          mean, var */
+    ANVIL_MAP_CONV_BN_FOLD_WEIGHT = 2, /* s = gamma / sqrt(var + eps); onnx = W * s (per output
+                                          channel: dim `axis` of W, 1 for a ConvTranspose, else
+                                          0), then transposed by perm when rank > 0 (a Gemm with
+                                          transB = 0); sources: W, gamma, beta, mean, var */
     ANVIL_MAP_CONV_BN_FOLD_BIAS = 3,   /* onnx = beta + (b - mean) * s; sources: b or "" (no
                                           conv bias: 0), gamma, beta, mean, var */
     ANVIL_MAP_KIND_COUNT
@@ -445,6 +445,7 @@ typedef struct anvil_map_entry {
     int32_t rank;            /* TRANSPOSE: rank of perm; CONV_BN_FOLD_WEIGHT: 0 or rank of perm */
     int32_t perm[ANVIL_MAX_RANK];
     double eps;              /* BN folds */
+    int32_t axis;            /* CONV_BN_FOLD_WEIGHT: W's output channel axis (0 or 1) */
 } anvil_map_entry;
 
 typedef struct anvil_map_options {
@@ -454,7 +455,8 @@ typedef struct anvil_map_options {
 anvil_map_options anvil_map_options_default(void);
 
 /* Matches every initializer of `model` to tensors of `checkpoint` by content: exact, transposed,
- * or a BatchNorm folded into a preceding Conv or Gemm (eps searched among common values).
+ * or a BatchNorm folded into a preceding Conv, ConvTranspose (one group) or Gemm (eps searched
+ * among common values).
  * Initializers that exist in the checkpoint under their own name with equal content (float
  * tensors: within the tolerance) are identity entries. Initializers nothing matches are left out of the map (they are listed
  * by anvil_name_map_unmatched). Errors: OUT_OF_MEMORY, INVALID_ARGUMENT. */
@@ -462,8 +464,9 @@ anvil_status anvil_name_map_build(const anvil_model *model, const anvil_safetens
                                   const anvil_map_options *options, anvil_name_map **out);
 /* JSON file: {"format": "anvil-name-map", "version": 1, "initializers": [{"onnx": ...,
  * "kind": "identity" | "transpose" | "conv_bn_fold_weight" | "conv_bn_fold_bias",
- * "sources": [...], "perm": [...], "eps": ...}, ...], "unmatched": [...]} ("perm": transpose,
- * optional for conv_bn_fold_weight). Loading checks
+ * "sources": [...], "perm": [...], "eps": ..., "axis": ...}, ...], "unmatched": [...]}
+ * ("perm": transpose, optional for conv_bn_fold_weight; "axis": optional for
+ * conv_bn_fold_weight, default 0). Loading checks
  * every field (PARSE_ERROR naming the entry and the field). */
 anvil_status anvil_name_map_load(const char *path, anvil_name_map **out);
 anvil_status anvil_name_map_load_memory(const void *data, size_t size, anvil_name_map **out);

@@ -253,19 +253,19 @@ static void check_maps_equal(const anvil_name_map *a, const anvil_name_map *b) {
             CHECK_STR_EQ(x.sources[k], y.sources[k]);
         CHECK_EQ(x.rank, y.rank);
         CHECK(memcmp(x.perm, y.perm, sizeof x.perm[0] * (size_t)x.rank) == 0);
-        CHECK(x.eps == y.eps);
+        CHECK(x.eps == y.eps && x.axis == y.axis);
     }
     for (size_t i = 0; i < anvil_name_map_unmatched_count(a); i++)
         CHECK_STR_EQ(anvil_name_map_unmatched(a, i), anvil_name_map_unmatched(b, i));
 }
 
-/* The good file holds each kind (and a fold weight with a perm): its fields come out as written and survive save / load,
+/* The good file holds each kind (and fold weights with a perm, with an axis): its fields come out as written and survive save / load,
  * to_json / load_memory and clone unchanged. */
 static void check_round_trip(void) {
     anvil_name_map *map = NULL, *back = NULL, *mem = NULL, *copy = NULL;
     CHECK_OK(anvil_name_map_load(MAP_DATA "/good.json", &map));
     if (!map) return;
-    CHECK_EQ(anvil_name_map_count(map), 5);
+    CHECK_EQ(anvil_name_map_count(map), 6);
     CHECK_EQ(anvil_name_map_unmatched_count(map), 1);
     CHECK_STR_EQ(anvil_name_map_unmatched(map, 0), "onnx::Constant_3");
     CHECK(anvil_name_map_unmatched(map, 1) == NULL);
@@ -280,10 +280,12 @@ static void check_round_trip(void) {
     CHECK_OK(anvil_name_map_find(map, "onnx::Gemm_11", &e)); /* a fold, then transposed */
     CHECK(e.kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && e.rank == 2 && e.perm[0] == 1);
     CHECK_OK(anvil_name_map_find(map, "onnx::Conv_9", &e));
-    CHECK_EQ(e.rank, 0);
+    CHECK(e.rank == 0 && e.axis == 0);
+    CHECK_OK(anvil_name_map_find(map, "onnx::ConvTranspose_12", &e)); /* channels in dim 1 */
+    CHECK(e.kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && e.axis == 1 && e.rank == 0);
     CHECK_STATUS(anvil_name_map_find(map, "nosuch", &e), ANVIL_STATUS_NOT_FOUND);
     CHECK_CONTAINS(anvil_last_error(), "nosuch");
-    CHECK_STATUS(anvil_name_map_entry(map, 5, &e), ANVIL_STATUS_OUT_OF_RANGE);
+    CHECK_STATUS(anvil_name_map_entry(map, 6, &e), ANVIL_STATUS_OUT_OF_RANGE);
 
     char path[] = "/tmp/anvil_test_name_map_XXXXXX";
     int fd = mkstemp(path);
@@ -360,6 +362,9 @@ static const corrupt_case k_corrupt[] = {
     {"perm_on_identity.json", {"('a')", "field 'perm'", "not allowed"}},
     {"perm_on_fold_bias.json", {"('b')", "field 'perm'", "not allowed"}},
     {"fold_perm_not_permutation.json", {"('w')", "field 'perm'", "twice"}},
+    {"axis_on_identity.json", {"('a')", "field 'axis'", "not allowed"}},
+    {"axis_out_of_range.json", {"('w')", "field 'axis'", "not an axis"}},
+    {"axis_not_integer.json", {"('w')", "field 'axis'", "not an axis"}},
     {"eps_missing.json", {"('w')", "field 'eps'", "missing"}},
     {"eps_negative.json", {"('w')", "field 'eps'", ">= 0"}},
     {"eps_string.json", {"('w')", "field 'eps'", "not a number"}},
@@ -367,7 +372,7 @@ static const corrupt_case k_corrupt[] = {
     {"eps_on_transpose.json", {"('onnx::MatMul_7')", "field 'eps'", "not allowed"}},
     {"unknown_field.json", {"('onnx::MatMul_7')", "field 'note'", "unknown"}},
     {"duplicate_field.json", {"initializers[1]", "field 'kind'", "twice"}},
-    {"duplicate_onnx.json", {"initializers[5] ('fc.weight')", "field 'onnx'", "twice"}},
+    {"duplicate_onnx.json", {"initializers[6] ('fc.weight')", "field 'onnx'", "twice"}},
     {"long_name.json", {"initializers[1]", "field 'onnx'", "longer than 4096"}},
     {"unmatched_duplicate.json", {"unmatched[0]", "'fc.weight'", "twice"}},
     {"unmatched_not_string.json", {"unmatched[0]", "not a string"}},

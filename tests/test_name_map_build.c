@@ -389,9 +389,9 @@ static void check_folds(void) {
 }
 
 /* Linear + BatchNorm1d folded into Gemm: with transB = 1 the initializer is the fold itself;
- * with transB = 0 it is the fold's transpose, and the entry carries perm (1, 0), which the map
- * file keeps. */
-static void check_gemm_folds(void) {
+ * with transB = 0 it is the fold's transpose, and the entry carries perm (1, 0). A BatchNorm
+ * folded into a ConvTranspose scales dim 1 (axis 1). The map file keeps perm and axis. */
+static void check_gemm_deconv_folds(void) {
     tset ck = {0}, md = {0};
     int64_t w1[2] = {6, 4}, w2[2] = {3, 6}, w2t[2] = {6, 3}, n6 = 6, n3 = 3;
     anvil_tensor *c1 = add_rand(&ck, "fc1.weight", 2, w1, 51, false);
@@ -410,17 +410,44 @@ static void check_gemm_folds(void) {
     for (int o = 0; o < 3; o++)
         for (int i = 0; i < 6; i++)
             ((float *)fw2t->data)[i * 3 + o] = ((const float *)fw2.data)[o * 6 + i];
-    conv_spec gemms[2] = {{"onnx::Gemm_1", "onnx::Gemm_2", "Gemm", 1},
-                          {"onnx::Gemm_3", "onnx::Gemm_4", "Gemm", 0}};
-    anvil_name_map *map = build(&md, gemms, 2, &ck, NULL, ANVIL_OK);
+    /* ConvTranspose [in 4, out 6, 3, 3]: the output channels are dim 1 */
+    int64_t wd[4] = {4, 6, 3, 3};
+    anvil_tensor *cd = add_rand(&ck, "up.weight", 4, wd, 54, false);
+    add_bn(&ck, "up_bn", 6, 80);
+    anvil_tensor *fwd = add(&md, "onnx::ConvTranspose_5", ANVIL_DTYPE_F32, 4, wd);
+    anvil_tensor *fbd = add(&md, "onnx::ConvTranspose_6", ANVIL_DTYPE_F32, 1, &n6);
+    anvil_tensor scaled = *cd; /* fold() scales dim 0: fold the transposed [6, 4, 3, 3] */
+    float *swapped = malloc(cd->bytes), *folded = malloc(cd->bytes);
+    for (int i = 0; i < 4; i++)
+        for (int o = 0; o < 6; o++)
+            memcpy(swapped + (o * 4 + i) * 9, (float *)cd->data + (i * 6 + o) * 9, 9 * 4);
+    scaled.dims[0] = 6, scaled.dims[1] = 4, scaled.data = swapped;
+    anvil_tensor fscaled = scaled;
+    fscaled.data = folded;
+    fold(&scaled, NULL, &ck, "up_bn", 1e-5f, &fscaled, fbd);
+    for (int i = 0; i < 4; i++)
+        for (int o = 0; o < 6; o++)
+            memcpy((float *)fwd->data + (i * 6 + o) * 9, folded + (o * 4 + i) * 9, 9 * 4);
+    conv_spec gemms[3] = {{"onnx::Gemm_1", "onnx::Gemm_2", "Gemm", 1},
+                          {"onnx::Gemm_3", "onnx::Gemm_4", "Gemm", 0},
+                          {"onnx::ConvTranspose_5", "onnx::ConvTranspose_6", "ConvTranspose", 0}};
+    anvil_name_map *map = build(&md, gemms, 3, &ck, NULL, ANVIL_OK);
     char path[] = "/tmp/anvil_test_gemm_map_XXXXXX";
     int fd = mkstemp(path);
     CHECK(fd >= 0);
     if (fd >= 0) close(fd);
     anvil_name_map *loaded = NULL;
     if (map) {
-        CHECK_EQ(anvil_name_map_count(map), 4);
-        anvil_map_entry e = entry(map, "onnx::Gemm_1");
+        CHECK_EQ(anvil_name_map_count(map), 6);
+        anvil_map_entry e = entry(map, "onnx::ConvTranspose_5");
+        CHECK(e.kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && e.axis == 1 && e.rank == 0);
+        CHECK_STR_EQ(e.sources[0], "up.weight");
+        CHECK_STR_EQ(e.sources[1], "up_bn.weight");
+        check_reproduces(&e, &ck, fwd);
+        e = entry(map, "onnx::ConvTranspose_6");
+        CHECK(e.kind == ANVIL_MAP_CONV_BN_FOLD_BIAS && e.axis == 0 && e.sources[0][0] == 0);
+        check_reproduces(&e, &ck, fbd);
+        e = entry(map, "onnx::Gemm_1");
         CHECK(e.kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && e.rank == 0);
         CHECK_STR_EQ(e.sources[0], "fc1.weight");
         check_reproduces(&e, &ck, fw1);
@@ -446,7 +473,13 @@ static void check_gemm_folds(void) {
         check_reproduces(&e, &ck, fw2t);
         CHECK_EQ(entry(loaded, "onnx::Gemm_1").rank, 0);
         CHECK_EQ(entry(loaded, "onnx::Gemm_4").rank, 0);
+        e = entry(loaded, "onnx::ConvTranspose_5"); /* and so does the axis */
+        CHECK_EQ(e.axis, 1);
+        check_reproduces(&e, &ck, fwd);
+        CHECK_EQ(entry(loaded, "onnx::Gemm_3").axis, 0);
     }
+    free(swapped);
+    free(folded);
     unlink(path);
     anvil_name_map_destroy(loaded);
     anvil_name_map_destroy(map);
@@ -551,7 +584,7 @@ static void check_compute_errors(void) {
     e.sources[3] = "nosuch.running_mean";
     expect_compute_error(&e, &ck, ANVIL_STATUS_NOT_FOUND, "'nosuch.weight'",
                          "'nosuch.running_mean'");
-    anvil_map_entry id = {"onnx::Id", ANVIL_MAP_IDENTITY, 1, {"gone"}, 0, {0}, 0};
+    anvil_map_entry id = {"onnx::Id", ANVIL_MAP_IDENTITY, 1, {"gone"}, 0, {0}, 0, 0};
     expect_compute_error(&id, &ck, ANVIL_STATUS_NOT_FOUND, "'gone'", NULL);
     /* gamma of the wrong length */
     int64_t d4 = 4, d32[2] = {3, 2};
@@ -582,7 +615,7 @@ static void check_compute_errors(void) {
     CHECK_OK(anvil__name_map_compute(&id, set_lookup, &ck, &out));
     CHECK(out.dtype == ANVIL_DTYPE_I32 && out.bytes == 24);
     anvil__free(out.data);
-    anvil_map_entry tr = {"onnx::T", ANVIL_MAP_TRANSPOSE, 1, {"int.weight"}, 3, {2, 0, 1}, 0};
+    anvil_map_entry tr = {"onnx::T", ANVIL_MAP_TRANSPOSE, 1, {"int.weight"}, 3, {2, 0, 1}, 0, 0};
     expect_compute_error(&tr, &ck, ANVIL_STATUS_SHAPE_MISMATCH, "'int.weight'", NULL);
     tr.rank = 2;
     tr.perm[0] = 1;
@@ -607,6 +640,13 @@ static void check_compute_errors(void) {
             CHECK(memcmp((float *)out.data + c * 3 + r, (float *)plain.data + r * 2 + c, 4) == 0);
     anvil__free(out.data);
     anvil__free(plain.data);
+    /* the fold's channel axis must be within the weight's rank, and scales that dim */
+    e.rank = 0;
+    e.axis = 2;
+    expect_compute_error(&e, &ck, ANVIL_STATUS_SHAPE_MISMATCH, "'conv.weight'", "dim 2");
+    e.axis = 1; /* conv.weight is [3, 2]: two channels, bn vectors of 3 */
+    expect_compute_error(&e, &ck, ANVIL_STATUS_SHAPE_MISMATCH, "'bn.weight'", "2");
+    e.axis = 0;
     /* a kind with the wrong number of sources, a negative eps */
     id.n_sources = 2;
     expect_compute_error(&id, &ck, ANVIL_STATUS_INVALID_ARGUMENT, NULL, NULL);
@@ -620,7 +660,7 @@ int main(void) {
     check_own_name_tolerance();
     check_transposes();
     check_folds();
-    check_gemm_folds();
+    check_gemm_deconv_folds();
     check_fold_values();
     check_compute_errors();
     return check_exit();

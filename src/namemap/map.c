@@ -128,6 +128,12 @@ static anvil_status check_entry(const anvil_map_entry *e, const char *where,
     if (!fold && e->eps != 0)
         return anvil__error(invalid, "%s: field 'eps': not allowed for kind %s", where,
                             anvil__map_kind_name(e->kind));
+    if (e->kind != ANVIL_MAP_CONV_BN_FOLD_WEIGHT && e->axis != 0)
+        return anvil__error(invalid, "%s: field 'axis': not allowed for kind %s", where,
+                            anvil__map_kind_name(e->kind));
+    if (e->axis < 0 || e->axis >= ANVIL_MAX_RANK)
+        return anvil__error(invalid, "%s: field 'axis': %d is not an axis (0 to %d)", where,
+                            (int)e->axis, ANVIL_MAX_RANK - 1);
     return ANVIL_OK;
 }
 
@@ -147,6 +153,7 @@ static anvil_status copy_entry(const anvil_map_entry *e, anvil_map_entry *c) {
     c->rank = e->rank;
     memcpy(c->perm, e->perm, sizeof c->perm);
     c->eps = e->eps;
+    c->axis = e->axis;
     c->onnx = anvil__strdup(e->onnx);
     bool ok = c->onnx != NULL;
     for (int32_t i = 0; ok && i < e->n_sources; i++)

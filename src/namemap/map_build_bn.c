@@ -1,13 +1,13 @@
 /*
- * map_build_bn.c — finds BatchNorm layers that an exporter folded into Conv or Gemm weights and
- * biases. For a Conv or Gemm weight W' with no plain match (output channels in dim 0; a Gemm
- * with transB = 0 holds its weight as [in, out], matched through its transpose, and the entry
- * transposes the fold back): a checkpoint tensor C of W's shape such that each
- * output channel of W' is that channel of C times one ratio r[o]; then a BN group of the
- * checkpoint (P.weight, P.bias, P.running_mean, P.running_var of length O) and an eps among
- * common values whose gamma / sqrt(var + eps) is r. Every candidate is confirmed by computing
- * the fold (map_compute.c) and comparing with W' (and the Conv's bias). Not here: identity and
- * transpose matches (map_build.c); ConvTranspose folds (output channels in dim 1).
+ * map_build_bn.c — finds BatchNorm layers that an exporter folded into Conv, ConvTranspose or
+ * Gemm weights and biases. For such a weight W' with no plain match (output channels in dim 0,
+ * dim 1 for a ConvTranspose; a Gemm with transB = 0 holds its weight as [in, out], matched
+ * through its transpose, and the entry transposes the fold back): a checkpoint tensor C of W's
+ * shape such that each output channel of W' is that channel of C times one ratio r[o]; then a
+ * BN group of the checkpoint (P.weight, P.bias, P.running_mean, P.running_var of length O) and
+ * an eps among common values whose gamma / sqrt(var + eps) is r. Every candidate is confirmed
+ * by computing the fold (map_compute.c) and comparing with W' (and the node's bias). Not here:
+ * identity and transpose matches (map_build.c); ConvTranspose of several groups.
  */
 #include "namemap/name_map.h"
 #include "ops/op.h"
@@ -104,29 +104,45 @@ static anvil_status find_groups(bn_state *st) {
     return ANVIL_OK;
 }
 
-/* r[o] = W'[o, k] / C[o, k] at the largest |C[o, :]|, and checks that every element of W' is
- * C * r within `lim`. A channel of C that is all zero leaves r[o] NaN (any scale fits). */
+/* The elements of channel ch of a tensor whose channels are dim `axis`: element k of channel
+ * ch is at (a * channels + ch) * inner + i for a < outer, i < inner. */
+typedef struct channel_geometry {
+    size_t outer, channels, inner;
+} channel_geometry;
+
+static channel_geometry geometry_of(const anvil__tensor *w, int32_t axis) {
+    channel_geometry g = {1, (size_t)w->dims[axis], 1};
+    for (int32_t d = 0; d < axis; d++) g.outer *= (size_t)w->dims[d];
+    for (int32_t d = axis + 1; d < w->rank; d++) g.inner *= (size_t)w->dims[d];
+    return g;
+}
+
+/* r[o] = W'[o, k] / C[o, k] at the largest |C[o, :]| (o the channel), and checks that every
+ * element of W' is C * r within `lim`. A channel of C that is all zero leaves r[o] NaN (any
+ * scale fits). */
 static bool channel_ratios(bn_state *st, const anvil__tensor *w, const anvil__tensor *c,
-                           double lim) {
+                           int32_t axis, double lim) {
     anvil_dtype dt = w->dtype;
-    size_t o = (size_t)w->dims[0], inner = (size_t)(anvil__tensor_numel(w) / w->dims[0]);
-    for (size_t ch = 0; ch < o; ch++) {
-        size_t base = ch * inner, at = base;
+    channel_geometry g = geometry_of(w, axis);
+    for (size_t ch = 0; ch < g.channels; ch++) {
+        size_t at = ch * g.inner;
         double best = 0;
-        for (size_t k = base; k < base + inner; k++) {
-            double v = fabs(ld(dt, c->data, k));
-            if (v > best) {
-                best = v;
-                at = k;
+        for (size_t a = 0; a < g.outer; a++)
+            for (size_t k = (a * g.channels + ch) * g.inner, i = 0; i < g.inner; i++, k++) {
+                double v = fabs(ld(dt, c->data, k));
+                if (v > best) {
+                    best = v;
+                    at = k;
+                }
             }
-        }
         st->cmax[ch] = best;
         double r = best > 0 ? ld(dt, w->data, at) / ld(dt, c->data, at) : NAN;
         st->r[ch] = r;
-        for (size_t k = base; k < base + inner; k++) {
-            double want = best > 0 ? ld(dt, c->data, k) * r : 0.0;
-            if (!(fabs(want - ld(dt, w->data, k)) <= lim)) return false;
-        }
+        for (size_t a = 0; a < g.outer; a++)
+            for (size_t k = (a * g.channels + ch) * g.inner, i = 0; i < g.inner; i++, k++) {
+                double want = best > 0 ? ld(dt, c->data, k) * r : 0.0;
+                if (!(fabs(want - ld(dt, w->data, k)) <= lim)) return false;
+            }
     }
     return true;
 }
@@ -230,9 +246,10 @@ static bool better(const fold_fit *a, const fold_fit *c) {
 
 typedef struct conv_inits {
     int32_t weight, bias; /* initializer indices; bias -1 when the node has none */
-    const anvil__tensor *w; /* the weight with output channels in dim 0: the initializer's, or
-                               its transpose when `transposed` */
+    const anvil__tensor *w; /* the weight as the checkpoint holds it: the initializer's, or its
+                               transpose when `transposed` */
     bool transposed;        /* a Gemm with transB = 0: entries transpose the fold (perm 1, 0) */
+    int32_t axis;           /* the output channels' dim of w: 1 for a ConvTranspose, else 0 */
     double lim, pre;        /* acceptance and pre-filter bounds on |error| for the weight */
 } conv_inits;
 
@@ -242,6 +259,7 @@ static void weight_entry(const anvil__nm_build *b, const conv_inits *ci, size_t 
     const anvil__init *w = &b->g->inits[ci->weight];
     fold_entry(b, ANVIL_MAP_CONV_BN_FOLD_WEIGHT, b->g->values[w->value].name, b->ck[conv].name, g,
                eps, e);
+    e->axis = ci->axis;
     if (ci->transposed) {
         e->rank = 2;
         e->perm[0] = 1;
@@ -314,8 +332,8 @@ static anvil_status fold_conv(bn_state *st, conv_inits *ci) {
     anvil__nm_build *b = st->b;
     const anvil__tensor *w = ci->w;
     int64_t numel = anvil__tensor_numel(w);
-    if (!anvil__dtype_is_float(w->dtype) || w->rank < 2 || numel <= 0 || w->dims[0] <= 0 ||
-        !w->data)
+    if (!anvil__dtype_is_float(w->dtype) || w->rank < 2 || numel <= 0 ||
+        w->dims[ci->axis] <= 0 || !w->data)
         return ANVIL_OK;
     double m = max_abs(w);
     if (!(m > 0 && isfinite(m))) return ANVIL_OK; /* all zero: any BN group would fit */
@@ -330,9 +348,10 @@ static anvil_status fold_conv(bn_state *st, conv_inits *ci) {
         const anvil__tensor *c = &b->ck[j].t;
         bool shape = c->dtype == w->dtype && c->rank == w->rank && c->bytes == w->bytes &&
                      memcmp(c->dims, w->dims, sizeof c->dims[0] * (size_t)w->rank) == 0;
-        if (!shape || !channel_ratios(st, w, c, ci->pre)) continue;
+        if (!shape || !channel_ratios(st, w, c, ci->axis, ci->pre)) continue;
         for (size_t k = 0; s == ANVIL_OK && k < st->n_groups; k++)
-            if (st->groups[k].n == w->dims[0] && b->ck[st->groups[k].gamma].t.dtype == w->dtype)
+            if (st->groups[k].n == w->dims[ci->axis] &&
+                b->ck[st->groups[k].gamma].t.dtype == w->dtype)
                 s = try_group(st, ci, j, &st->groups[k], &best, &best_bias, &have);
     }
     if (s == ANVIL_OK && have) record(st, ci, &best, best_bias);
@@ -362,16 +381,21 @@ static bool transposed_copy(const anvil__tensor *t, anvil__tensor *out) {
     return true;
 }
 
-/* The weight and bias initializers of a Conv (inputs 1, 2) or Gemm (B, C) node that may hold a
- * fold not matched yet; false for other nodes. A Gemm's B is [in, out] unless transB = 1. */
+/* The weight and bias initializers of a Conv, ConvTranspose (inputs 1, 2) or Gemm (B, C) node
+ * that may hold a fold not matched yet; false for other nodes. A Gemm's B is [in, out] unless
+ * transB = 1; a ConvTranspose's weight is [in, out / group, ...] (only one group is matched:
+ * with more, a channel's scale would not be one slice of dim 1). */
 static bool fold_target(const anvil__nm_build *b, const anvil__node *n, conv_inits *ci) {
     bool conv = strcmp(n->op_type, "Conv") == 0, gemm = strcmp(n->op_type, "Gemm") == 0;
-    if (!(conv || gemm) || n->domain[0] || !is_init(b->g, n, 1, &ci->weight) ||
+    bool deconv = strcmp(n->op_type, "ConvTranspose") == 0;
+    if (!(conv || gemm || deconv) || n->domain[0] || !is_init(b->g, n, 1, &ci->weight) ||
         b->found[ci->weight].n_sources)
         return false;
     if (!is_init(b->g, n, 2, &ci->bias)) ci->bias = -1;
     ci->w = &b->g->inits[ci->weight].t;
     ci->transposed = gemm && anvil__attr_int(n, "transB", 0) == 0;
+    ci->axis = deconv ? 1 : 0;
+    if (deconv) return anvil__attr_int(n, "group", 1) == 1 && ci->w->rank >= 2;
     return !gemm || (ci->w->rank == 2 && ci->w->data);
 }
 
@@ -381,7 +405,7 @@ anvil_status anvil__nm_match_folds(anvil__nm_build *b) {
     st.b = b;
     anvil_status s = find_groups(&st);
     for (int32_t i = 0; s == ANVIL_OK && st.n_groups && i < b->g->n_nodes; i++) {
-        conv_inits ci = {-1, -1, NULL, false, 0, 0};
+        conv_inits ci = {-1, -1, NULL, false, 0, 0, 0};
         if (!fold_target(b, &b->g->nodes[i], &ci)) continue;
         anvil__tensor flipped = {0};
         if (ci.transposed && !transposed_copy(ci.w, &flipped)) {
@@ -390,7 +414,7 @@ anvil_status anvil__nm_match_folds(anvil__nm_build *b) {
         }
         if (ci.transposed) ci.w = &flipped;
         const anvil__tensor *w = ci.w;
-        size_t o = w->rank >= 1 && w->dims[0] > 0 ? (size_t)w->dims[0] : 1;
+        size_t o = w->rank > ci.axis && w->dims[ci.axis] > 0 ? (size_t)w->dims[ci.axis] : 1;
         st.r = anvil__malloc_array(o, sizeof *st.r);
         st.cmax = anvil__malloc_array(o, sizeof *st.cmax);
         if (!st.r || !st.cmax) s = ANVIL_STATUS_OUT_OF_MEMORY;

@@ -279,37 +279,36 @@ static anvil_status bn_scale(const nm_sources *src, double eps, anvil_dtype dt, 
     return ANVIL_OK;
 }
 
-/* onnx = W * s per output channel (dim 0). */
-static void fold_weight(const anvil__tensor *w, const double *s, anvil__tensor *out) {
+/* onnx = W * s per output channel (dim `axis` of W: outer x channels x inner elements). */
+static void fold_weight(const anvil__tensor *w, int32_t axis, const double *s, anvil__tensor *out) {
     anvil_dtype dt = w->dtype;
-    size_t n = w->bytes / anvil_dtype_size(dt), o = (size_t)w->dims[0];
-    size_t inner = o ? n / o : 0;
-    if (dt == ANVIL_DTYPE_F32) { /* the common case: no per-element dispatch, 4 lanes at once
-                                    (each lane the same single rounding as the scalar product) */
-        typedef float f32x4 __attribute__((vector_size(16)));
-        const float *x = w->data;
-        float *y = out->data;
+    size_t o = (size_t)w->dims[axis], outer = 1, inner = 1;
+    for (int32_t d = 0; d < axis; d++) outer *= (size_t)w->dims[d];
+    for (int32_t d = axis + 1; d < w->rank; d++) inner *= (size_t)w->dims[d];
+    for (size_t a = 0; a < outer; a++) {
         for (size_t c = 0; c < o; c++) {
-            float sc = (float)s[c];
-            f32x4 vs = {sc, sc, sc, sc};
-            size_t k = c * inner, end = (c + 1) * inner;
-            for (; k + 4 <= end; k += 4) {
-                f32x4 v;
-                memcpy(&v, x + k, sizeof v);
-                v *= vs;
-                memcpy(y + k, &v, sizeof v);
+            size_t k = (a * o + c) * inner, end = k + inner;
+            if (dt == ANVIL_DTYPE_F32) { /* the common case: no per-element dispatch, 4 lanes at
+                                            once (each the same single rounding as a scalar) */
+                typedef float f32x4 __attribute__((vector_size(16)));
+                const float *x = w->data;
+                float *y = out->data, sc = (float)s[c];
+                f32x4 vs = {sc, sc, sc, sc};
+                for (; k + 4 <= end; k += 4) {
+                    f32x4 v;
+                    memcpy(&v, x + k, sizeof v);
+                    v *= vs;
+                    memcpy(y + k, &v, sizeof v);
+                }
+                for (; k < end; k++) y[k] = x[k] * sc;
             }
-            for (; k < end; k++) y[k] = x[k] * sc;
-        }
-        return;
-    }
-    for (size_t c = 0; c < o; c++) {
-        for (size_t k = c * inner; k < (c + 1) * inner; k++) {
-            if (dt == ANVIL_DTYPE_F64) {
-                st(dt, out->data, k, ld(dt, w->data, k) * s[c]);
-            } else {
-                float p = (float)ld(dt, w->data, k) * (float)s[c];
-                st(dt, out->data, k, p);
+            for (; k < end; k++) {
+                if (dt == ANVIL_DTYPE_F64) {
+                    st(dt, out->data, k, ld(dt, w->data, k) * s[c]);
+                } else {
+                    float p = (float)ld(dt, w->data, k) * (float)s[c];
+                    st(dt, out->data, k, p);
+                }
             }
         }
     }
@@ -344,11 +343,13 @@ static anvil_status fold_scale(const anvil_map_entry *e, const nm_sources *src, 
         return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT,
                             "name map entry '%.200s' (%s): eps %g is not a finite number >= 0",
                             src->onnx, src->kind, e->eps);
-    if (weight && first->rank < 1)
+    int32_t axis = weight ? e->axis : 0;
+    if (first->rank <= axis || axis < 0)
         return anvil__error(ANVIL_STATUS_SHAPE_MISMATCH,
-                            "name map entry '%.200s' (%s): weight '%.200s' is a scalar, expected "
-                            "output channels in dim 0", src->onnx, src->kind, e->sources[0]);
-    int64_t n = first->rank >= 1 ? first->dims[0] : -1;
+                            "name map entry '%.200s' (%s): source '%.200s' has rank %d, expected "
+                            "output channels in dim %d", src->onnx, src->kind,
+                            e->sources[weight ? 0 : 1], (int)first->rank, (int)axis);
+    int64_t n = first->dims[axis];
     anvil_status s = check_fold(e, src, weight ? 1 : 0, dt, n);
     if (s == ANVIL_OK) s = bn_scale(src, e->eps, dt, (size_t)n, scale);
     return s;
@@ -367,7 +368,7 @@ static anvil_status compute_fold(const anvil_map_entry *e, const nm_sources *src
     if (s == ANVIL_OK) s = fold_scale(e, src, &scale);
     anvil__tensor folded = {0}, *into = permuted ? &folded : out;
     if (s == ANVIL_OK) s = alloc_out(into, first->dtype, first->rank, first->dims, first->bytes);
-    if (s == ANVIL_OK && weight) fold_weight(first, scale, into);
+    if (s == ANVIL_OK && weight) fold_weight(first, e->axis, scale, into);
     if (s == ANVIL_OK && !weight) fold_bias(src, scale, first->dtype, (size_t)first->dims[0], into);
     if (s == ANVIL_OK && permuted) s = transpose_into(e, &folded, dims, stride, out);
     anvil__free(folded.data);
@@ -425,9 +426,10 @@ anvil_status anvil__name_map_view(const anvil_map_entry *e, anvil__lookup_fn loo
     anvil_status s = entry_sources(e, lookup, user, &src);
     if (s != ANVIL_OK) return s;
     const anvil__tensor *t = &src.t[0];
-    if (e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && (t->dtype != ANVIL_DTYPE_F32 || e->rank))
-        return anvil__error(ANVIL_STATUS_UNSUPPORTED, "only f32 folds without a perm are "
-                            "viewed (a view scales along its first axis)");
+    if (e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT &&
+        (t->dtype != ANVIL_DTYPE_F32 || e->rank || e->axis))
+        return anvil__error(ANVIL_STATUS_UNSUPPORTED, "only f32 folds along axis 0 without a "
+                            "perm are viewed (a view scales along its first axis)");
     *shape = *t;
     int64_t acc = 1;
     for (int32_t d = t->rank - 1; d >= 0; d--) { /* identity and fold: the source as it is */

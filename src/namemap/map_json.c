@@ -142,18 +142,29 @@ static anvil_status parse_eps(const cJSON *item, const char *where, anvil_map_en
     return ANVIL_OK;
 }
 
-static const char *const k_entry_fields[] = {"onnx", "kind", "sources", "perm", "eps"};
-enum { F_ONNX, F_KIND, F_SOURCES, F_PERM, F_EPS };
+static const char *const k_entry_fields[] = {"onnx", "kind", "sources", "perm", "eps", "axis"};
+enum { F_ONNX, F_KIND, F_SOURCES, F_PERM, F_EPS, F_AXIS };
+
+static anvil_status parse_axis(const cJSON *item, const char *where, anvil_map_entry *e) {
+    double d = cJSON_IsNumber(item) ? item->valuedouble : -1;
+    if (!(d >= 0 && d < ANVIL_MAX_RANK) || d != floor(d)) {
+        char what[64];
+        snprintf(what, sizeof what, "not an axis (an integer 0 to %d)", ANVIL_MAX_RANK - 1);
+        return parse_error_at(where, "axis", what);
+    }
+    e->axis = (int32_t)d;
+    return ANVIL_OK;
+}
 
 /* Fields that depend on the kind: perm for transpose (optional for a fold weight), eps for the
- * folds. */
+ * folds, axis (optional) for a fold weight. */
 static anvil_status parse_kind_fields(const nm_fields *f, const char *where,
                                       anvil_map_entry *e) {
     anvil_status s = ANVIL_OK;
     const char *kind = anvil__map_kind_name(e->kind);
     char what[96];
-    bool perm_optional = e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT;
-    if (e->kind == ANVIL_MAP_TRANSPOSE || (perm_optional && f->found[F_PERM])) {
+    bool fold_weight = e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT;
+    if (e->kind == ANVIL_MAP_TRANSPOSE || (fold_weight && f->found[F_PERM])) {
         s = parse_perm(f->found[F_PERM], where, e);
     } else if (f->found[F_PERM]) {
         snprintf(what, sizeof what, "not allowed for kind %s", kind);
@@ -166,6 +177,13 @@ static anvil_status parse_kind_fields(const nm_fields *f, const char *where,
         snprintf(what, sizeof what, "not allowed for kind %s", kind);
         return parse_error_at(where, "eps", what);
     }
+    if (s == ANVIL_OK && f->found[F_AXIS]) {
+        if (!fold_weight) {
+            snprintf(what, sizeof what, "not allowed for kind %s", kind);
+            return parse_error_at(where, "axis", what);
+        }
+        s = parse_axis(f->found[F_AXIS], where, e);
+    }
     return s;
 }
 
@@ -174,7 +192,7 @@ static anvil_status parse_entry(anvil_name_map *map, const cJSON *item, size_t i
     snprintf(where, sizeof where, "name map: initializers[%zu]", index);
     if (!cJSON_IsObject(item))
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "%s: not an object", where);
-    nm_fields f = {k_entry_fields, {NULL}, 5};
+    nm_fields f = {k_entry_fields, {NULL}, 6};
     anvil_map_entry e;
     memset(&e, 0, sizeof e);
     const cJSON *onnx = cJSON_GetObjectItemCaseSensitive(item, "onnx");
@@ -359,6 +377,7 @@ static cJSON *entry_json(const anvil_map_entry *e) {
     if (ok && e->rank > 0) ok = add(o, "perm", perm_json(e));
     if (ok && (e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT || e->kind == ANVIL_MAP_CONV_BN_FOLD_BIAS))
         ok = add(o, "eps", exact_number(e->eps));
+    if (ok && e->axis != 0) ok = add(o, "axis", cJSON_CreateNumber(e->axis));
     if (!ok) {
         cJSON_Delete(o);
         return NULL;

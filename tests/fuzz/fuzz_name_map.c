@@ -8,6 +8,7 @@
 #include "namemap/name_map.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -20,7 +21,10 @@ static void check_entry(const anvil_map_entry *e) {
     if (e->n_sources != n) __builtin_trap();
     for (int32_t i = 0; i < 5; i++)
         if ((i < n) != (e->sources[i] != NULL)) __builtin_trap();
-    if (e->kind == ANVIL_MAP_TRANSPOSE) {
+    /* a transpose has a perm; a fold weight may have one (folded, then transposed) */
+    bool permuted = e->kind == ANVIL_MAP_TRANSPOSE ||
+                    (e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && e->rank != 0);
+    if (permuted) {
         unsigned seen = 0;
         if (e->rank < 1 || e->rank > ANVIL_MAX_RANK) __builtin_trap();
         for (int32_t i = 0; i < e->rank; i++) {
@@ -32,6 +36,9 @@ static void check_entry(const anvil_map_entry *e) {
         __builtin_trap();
     }
     if (!(e->eps >= 0 && isfinite(e->eps))) __builtin_trap();
+    if (e->axis < 0 || e->axis >= ANVIL_MAX_RANK ||
+        (e->axis != 0 && e->kind != ANVIL_MAP_CONV_BN_FOLD_WEIGHT))
+        __builtin_trap();
 }
 
 static void check_same(const anvil_name_map *a, const anvil_name_map *b) {
@@ -44,7 +51,7 @@ static void check_same(const anvil_name_map *a, const anvil_name_map *b) {
             __builtin_trap();
         check_entry(&x);
         if (strcmp(x.onnx, y.onnx) || x.kind != y.kind || x.n_sources != y.n_sources ||
-            x.rank != y.rank || x.eps != y.eps ||
+            x.rank != y.rank || x.eps != y.eps || x.axis != y.axis ||
             memcmp(x.perm, y.perm, sizeof x.perm[0] * (size_t)x.rank))
             __builtin_trap();
         for (int32_t k = 0; k < x.n_sources; k++)

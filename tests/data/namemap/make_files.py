@@ -16,6 +16,7 @@ CORPUS = os.path.join(ROOT, "tests", "fuzz", "corpus_name_map")
 W = ["conv.weight", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"]
 B = ["", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"]
 FC = ["fc2.weight", "bn2.weight", "bn2.bias", "bn2.running_mean", "bn2.running_var"]
+UP = ["up.weight", "bn3.weight", "bn3.bias", "bn3.running_mean", "bn3.running_var"]
 
 
 def good_entries():
@@ -27,6 +28,8 @@ def good_entries():
         {"onnx": "onnx::Conv_10", "kind": "conv_bn_fold_bias", "sources": B, "eps": 0.001},
         {"onnx": "onnx::Gemm_11", "kind": "conv_bn_fold_weight", "sources": FC, "eps": 1e-5,
          "perm": [1, 0]},
+        {"onnx": "onnx::ConvTranspose_12", "kind": "conv_bn_fold_weight", "sources": UP,
+         "eps": 1e-5, "axis": 1},
     ]
 
 
@@ -88,6 +91,12 @@ CORRUPT = {
                                         "eps": 1e-5, "perm": [1, 0]}])),
     "fold_perm_not_permutation.json": dump(doc([{"onnx": "w", "kind": "conv_bn_fold_weight",
                                                  "sources": W, "eps": 1e-5, "perm": [0, 0]}])),
+    "axis_on_identity.json": dump(doc([{"onnx": "a", "kind": "identity", "sources": ["a"],
+                                        "axis": 1}])),
+    "axis_out_of_range.json": dump(doc([{"onnx": "w", "kind": "conv_bn_fold_weight",
+                                         "sources": W, "eps": 1e-5, "axis": 8}])),
+    "axis_not_integer.json": dump(doc([{"onnx": "w", "kind": "conv_bn_fold_weight",
+                                        "sources": W, "eps": 1e-5, "axis": 0.5}])),
     "eps_missing.json": dump(doc([{"onnx": "w", "kind": "conv_bn_fold_weight", "sources": W}])),
     "eps_negative.json": dump(doc([{"onnx": "w", "kind": "conv_bn_fold_weight", "sources": W,
                                    "eps": -1e-5}])),
