@@ -507,6 +507,10 @@ typedef struct anvil_refit_options {
      * model is compiled afresh with the engine's compile options instead; *out is then a new
      * engine (even with in_place) and the report says so. */
     int32_t fallback_compile;
+    /* default 0: hashing, map computing and packing use OpenMP's threads (all cores unless
+     * OMP_NUM_THREADS says otherwise); N > 0: at most N threads (1: the calling thread only),
+     * whatever the engine's run-time `threads`. */
+    int32_t threads;
 } anvil_refit_options;
 anvil_refit_options anvil_refit_options_default(void);
 
@@ -535,9 +539,8 @@ typedef struct anvil_refit_report {
  * compile folded into the plan changed: integer sources shapes depend on, scalars fused into
  * kernels such as Clip bounds — recompile instead), OUT_OF_RANGE (verify failed), the name
  * map's errors, LIMIT_EXCEEDED (a recipe value or slot larger than 4 times the source
- * weights and 256 MiB: a damaged engine file), OUT_OF_MEMORY. Hashing and packing run on
- * OpenMP's threads (all cores unless OMP_NUM_THREADS says otherwise), whatever the engine's
- * `threads`, which is per run. Thread-safe with concurrent runs of the engine (a run keeps
+ * weights and 256 MiB: a damaged engine file), OUT_OF_MEMORY; INVALID_ARGUMENT for threads
+ * < 0. Hashing and packing run on options.threads (see there). Thread-safe with concurrent runs of the engine (a run keeps
  * the weights it started with); concurrent refits are each atomic (the last to finish wins);
  * anvil_engine_set_name_map must not run during a refit of the same engine. */
 anvil_status anvil_engine_refit(anvil_engine *engine, const anvil_refit_source *source,

@@ -57,6 +57,9 @@ static void check_usage(const char *engine) {
     snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.onnx' -o a --tolerance -1", engine);
     CHECK_EQ(run_cli(args, true), 2);
     CHECK_CONTAINS(out_buf, "--tolerance");
+    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.onnx' -o a --threads two", engine);
+    CHECK_EQ(run_cli(args, true), 2);
+    CHECK_CONTAINS(out_buf, "--threads 'two'");
 }
 
 /* --verify passes within the default tolerance and prints the error; beyond a tolerance no
@@ -106,8 +109,8 @@ static void check_map(const char *engine, const char *tmp) {
     snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.safetensors' -o '%s'", engine, out);
     CHECK_EQ(run_cli(args, true), 1); /* without the map the names do not match */
     CHECK_CONTAINS(out_buf, "does not use");
-    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.safetensors' -o '%s' --map '%s'",
-             engine, out, map);
+    snprintf(args, sizeof args, "refit '%s' '" MODEL_DIR "/v2.safetensors' -o '%s' --map '%s' "
+             "--threads 1", engine, out, map);
     CHECK_EQ(run_cli(args, false), 0);
     CHECK_CONTAINS(out_buf, "through the name map");
     check_engine_output(out, tmp, MODEL_DIR "/v2.output_0.npy");

@@ -1,5 +1,5 @@
 /* Tests anvil_engine_refit: refit(compile(v1), v2) equals compile(v2) byte for byte (slots and
- * outputs), in place and as a copy; every bad source (missing, reshaped, retyped, NaN) and an
+ * outputs), in place and as a copy (and back to v1 on one thread); every bad source (missing, reshaped, retyped, NaN) and an
  * allocation failure at every allocation leave the engine bit-identical; a stripped engine
  * refits to the full one; refits alternating under concurrent runs give only v1 or v2 outputs. */
 #include "check.h"
@@ -80,6 +80,19 @@ static void test_exact(const char *name) {
     anvil_tensor_list *oi = run(e1, in);
     CHECK(same_outputs(oi, o2));
     anvil_tensor_list_destroy(oi);
+    /* threads = 1: the same bytes from the calling thread alone, whose OpenMP thread count is
+       restored after; a negative count is refused */
+    anvil_refit_source back = {ANVIL_REFIT_FROM_MODEL, m1, NULL, NULL, 0};
+    int omp_before = omp_get_max_threads();
+    opt.threads = 1;
+    CHECK_OK(anvil_engine_refit(e1, &back, &opt, &r, NULL));
+    CHECK_EQ(omp_get_max_threads(), omp_before);
+    anvil_engine *e1again = compile(m1);
+    if (e1again) check_same_slots(e1, e1again);
+    anvil_engine_destroy(e1again);
+    opt.threads = -1;
+    CHECK_STATUS(anvil_engine_refit(e1, &src, &opt, &r, NULL), ANVIL_STATUS_INVALID_ARGUMENT);
+    CHECK_CONTAINS(anvil_last_error(), "threads -1");
     if (strcmp(name, "mobilenet_v2") == 0) time_refit(e1, m2, rep.bytes_packed);
     anvil_tensor_list_destroy(o1);
     anvil_tensor_list_destroy(o2);

@@ -11,6 +11,7 @@
 #include "namemap/name_map.h"
 #include "passes/passes.h"
 
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -254,12 +255,20 @@ anvil_status anvil_engine_refit(anvil_engine *engine, const anvil_refit_source *
     anvil_refit_options o = options ? *options : anvil_refit_options_default();
     if (o.n_verify_inputs && !o.verify_inputs)
         return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "verify_inputs is NULL");
+    if (o.threads < 0)
+        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "threads %d: expected 0 (OpenMP's "
+                            "count) or more", (int)o.threads);
     double t0 = now_seconds();
     anvil__refit_sources src;
     anvil__weight_set *set = NULL;
     anvil__build_stats stats;
     memset(&stats, 0, sizeof stats);
+    /* The parallel regions of staging (and the reorders run outside them) take the calling
+     * thread's OpenMP count: set for the call, restored after. */
+    int prev_threads = omp_get_max_threads();
+    if (o.threads > 0) omp_set_num_threads(o.threads);
     s = stage(engine, source, &o, &src, &set, &stats);
+    if (o.threads > 0) omp_set_num_threads(prev_threads);
     if (s != ANVIL_OK) return s;
     double worst = 0, tolerance = o.verify_tolerance > 0 ? o.verify_tolerance : 1e-4;
     int32_t worst_output = -1;

@@ -39,6 +39,8 @@ const char cli_refit_help[] =
     "      --fallback-compile      when verify fails and SOURCE is an ONNX model, compile it\n"
     "                              afresh (the engine's compile options) and write that instead\n"
     "      --check-finite          refuse NaN or infinite values in float source weights\n"
+    "      --threads N             threads that hash and pack the weights (default 0: all\n"
+    "                              cores, or OMP_NUM_THREADS)\n"
     "  -h, --help                  show this help\n"
     "\n"
     "EXAMPLES\n"
@@ -59,10 +61,12 @@ typedef struct refit_args {
     bool in_place;
     bool check_finite;
     bool fallback_compile;
+    int threads;
 } refit_args;
 
 static int parse_refit_args(int argc, char **argv, refit_args *a) {
-    enum { OPT_IN_PLACE = 256, OPT_CHECK_FINITE, OPT_MAP, OPT_VERIFY, OPT_TOLERANCE, OPT_FALLBACK };
+    enum { OPT_IN_PLACE = 256, OPT_CHECK_FINITE, OPT_MAP, OPT_VERIFY, OPT_TOLERANCE, OPT_FALLBACK,
+           OPT_THREADS };
     static const struct option longs[] = {{"output", required_argument, NULL, 'o'},
                                           {"in-place", no_argument, NULL, OPT_IN_PLACE},
                                           {"check-finite", no_argument, NULL, OPT_CHECK_FINITE},
@@ -70,6 +74,7 @@ static int parse_refit_args(int argc, char **argv, refit_args *a) {
                                           {"verify", required_argument, NULL, OPT_VERIFY},
                                           {"tolerance", required_argument, NULL, OPT_TOLERANCE},
                                           {"fallback-compile", no_argument, NULL, OPT_FALLBACK},
+                                          {"threads", required_argument, NULL, OPT_THREADS},
                                           {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->tolerance = 1e-4;
@@ -91,6 +96,12 @@ static int parse_refit_args(int argc, char **argv, refit_args *a) {
             if (!end || *end || !(a->tolerance > 0))
                 return cli_usage_error("refit", "--tolerance wants a positive number, got '%s'",
                                        optarg);
+        } else if (c == OPT_THREADS) {
+            char *end = NULL;
+            long v = strtol(optarg, &end, 10);
+            if (!end || end == optarg || *end || v < 0 || v > 4096)
+                return cli_usage_error("refit", "--threads '%s': expected 0 to 4096", optarg);
+            a->threads = (int)v;
         } else return cli_bad_option("refit", c, argv);
     }
     int rc = cli_two_arguments("refit", argc, argv, "ENGINE", "SOURCE", &a->engine_path,
@@ -183,6 +194,7 @@ static int refit(const refit_args *a, anvil_engine *engine, const anvil_refit_so
         o.check_finite = a->check_finite ? 1 : 0;
         o.verify_tolerance = a->tolerance;
         o.fallback_compile = a->fallback_compile ? 1 : 0;
+        o.threads = a->threads;
         if (a->n_verify) {
             o.n_verify_inputs = cli_inputs_pack(&in);
             o.verify_inputs = in.tensors;
