@@ -8,7 +8,7 @@
  * PyTorch and onnxscript fold; then compile(v1) + map + refit from state dict v2 must give the
  * slot bytes and outputs of compile(v2), and back again to v1. */
 #include "check.h"
-#include "onnx.pb-c.h"
+#include "onnx_build.h"
 #include "refit_helpers.h"
 
 #include <stdio.h>
@@ -106,54 +106,6 @@ static void fold_all(const ckpt *c, folded *m) {
     }
 }
 
-static void init_proto(Onnx__TensorProto *t, const char *name, int rank, const int64_t *dims,
-                       const float *data, size_t n) {
-    onnx__tensor_proto__init(t);
-    t->name = (char *)name;
-    t->has_data_type = 1;
-    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-    t->n_dims = (size_t)rank;
-    t->dims = (int64_t *)dims;
-    t->has_raw_data = 1;
-    t->raw_data.len = n * sizeof(float);
-    t->raw_data.data = (uint8_t *)data;
-}
-
-typedef struct io_proto {
-    Onnx__ValueInfoProto v;
-    Onnx__TypeProto type;
-    Onnx__TypeProto__Tensor tt;
-    Onnx__TensorShapeProto shape;
-    Onnx__TensorShapeProto__Dimension dims[4], *pdims[4];
-} io_proto;
-
-static Onnx__ValueInfoProto *io(io_proto *p, const char *name, int rank, const int64_t *d) {
-    onnx__value_info_proto__init(&p->v);
-    onnx__type_proto__init(&p->type);
-    onnx__type_proto__tensor__init(&p->tt);
-    onnx__tensor_shape_proto__init(&p->shape);
-    for (int i = 0; i < rank; i++) {
-        onnx__tensor_shape_proto__dimension__init(&p->dims[i]);
-        p->dims[i].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-        p->dims[i].dim_value = d[i];
-        p->pdims[i] = &p->dims[i];
-    }
-    p->shape.n_dim = (size_t)rank, p->shape.dim = p->pdims;
-    p->tt.has_elem_type = 1, p->tt.elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-    p->tt.shape = &p->shape;
-    p->type.value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE, p->type.tensor_type = &p->tt;
-    p->v.name = (char *)name, p->v.type = &p->type;
-    return &p->v;
-}
-
-static void node(Onnx__NodeProto *n, const char *op, size_t n_in, const char **in,
-                 const char **out, Onnx__AttributeProto **attrs, size_t n_attrs) {
-    onnx__node_proto__init(n);
-    n->name = (char *)out[0], n->op_type = (char *)op;
-    n->n_input = n_in, n->input = (char **)in, n->n_output = 1, n->output = (char **)out;
-    n->n_attribute = n_attrs, n->attribute = attrs;
-}
-
 /* The model with the initializer names a fusing exporter gives. */
 static anvil_model *folded_model(const ckpt *c) {
     static folded m;
@@ -161,12 +113,12 @@ static anvil_model *folded_model(const ckpt *c) {
     static const int64_t d_up[] = {CIN, COUT, K, K}, d_up_b[] = {COUT}, d_w1[] = {HID, FLAT},
                          d_b1[] = {HID}, d_w2[] = {HID, OUT}, d_b2[] = {OUT};
     Onnx__TensorProto inits[6], *pinits[6];
-    init_proto(&inits[0], "onnx::ConvTranspose_7", 4, d_up, m.up_w, CIN * COUT * K * K);
-    init_proto(&inits[1], "onnx::ConvTranspose_8", 1, d_up_b, m.up_b, COUT);
-    init_proto(&inits[2], "onnx::Gemm_11", 2, d_w1, m.w1, HID * FLAT);
-    init_proto(&inits[3], "onnx::Gemm_12", 1, d_b1, m.b1, HID);
-    init_proto(&inits[4], "onnx::Gemm_13", 2, d_w2, m.w2, HID * OUT);
-    init_proto(&inits[5], "onnx::Gemm_14", 1, d_b2, m.b2, OUT);
+    onnx_init_f32(&inits[0], "onnx::ConvTranspose_7", 4, d_up, m.up_w, CIN * COUT * K * K);
+    onnx_init_f32(&inits[1], "onnx::ConvTranspose_8", 1, d_up_b, m.up_b, COUT);
+    onnx_init_f32(&inits[2], "onnx::Gemm_11", 2, d_w1, m.w1, HID * FLAT);
+    onnx_init_f32(&inits[3], "onnx::Gemm_12", 1, d_b1, m.b1, HID);
+    onnx_init_f32(&inits[4], "onnx::Gemm_13", 2, d_w2, m.w2, HID * OUT);
+    onnx_init_f32(&inits[5], "onnx::Gemm_14", 1, d_b2, m.b2, OUT);
     for (int i = 0; i < 6; i++) pinits[i] = &inits[i];
     static const char *up_in[] = {"x", "onnx::ConvTranspose_7", "onnx::ConvTranspose_8"},
                       *up_out[] = {"u"}, *fl_in[] = {"u"}, *fl_out[] = {"f"};
@@ -181,32 +133,23 @@ static anvil_model *folded_model(const ckpt *c) {
     t1.i = 1, t0.i = 0;
     Onnx__AttributeProto *a1[] = {&t1}, *a0[] = {&t0};
     Onnx__NodeProto nodes[5], *pnodes[5];
-    node(&nodes[0], "ConvTranspose", 3, up_in, up_out, NULL, 0);
-    node(&nodes[1], "Flatten", 1, fl_in, fl_out, NULL, 0);
-    node(&nodes[2], "Gemm", 3, g1_in, g1_out, a1, 1);
-    node(&nodes[3], "Relu", 1, r_in, r_out, NULL, 0);
-    node(&nodes[4], "Gemm", 3, g2_in, g2_out, a0, 1);
+    onnx_node(&nodes[0], "ConvTranspose", 3, up_in, up_out, 0, NULL);
+    onnx_node(&nodes[1], "Flatten", 1, fl_in, fl_out, 0, NULL);
+    onnx_node(&nodes[2], "Gemm", 3, g1_in, g1_out, 1, a1);
+    onnx_node(&nodes[3], "Relu", 1, r_in, r_out, 0, NULL);
+    onnx_node(&nodes[4], "Gemm", 3, g2_in, g2_out, 1, a0);
     for (int i = 0; i < 5; i++) pnodes[i] = &nodes[i];
     static const int64_t d_x[] = {1, CIN, HW, HW}, d_y[] = {1, OUT};
-    io_proto in, out;
-    Onnx__ValueInfoProto *pin[] = {io(&in, "x", 4, d_x)}, *pout[] = {io(&out, "y", 2, d_y)};
+    onnx_io in, out;
+    Onnx__ValueInfoProto *pin[] = {onnx_io_f32(&in, "x", 4, d_x)},
+                         *pout[] = {onnx_io_f32(&out, "y", 2, d_y)};
     Onnx__GraphProto graph = ONNX__GRAPH_PROTO__INIT;
     graph.name = "bn_folded";
     graph.n_node = 5, graph.node = pnodes;
     graph.n_initializer = 6, graph.initializer = pinits;
     graph.n_input = 1, graph.input = pin, graph.n_output = 1, graph.output = pout;
-    Onnx__OperatorSetIdProto opset = ONNX__OPERATOR_SET_ID_PROTO__INIT, *opsets[] = {&opset};
-    opset.domain = "", opset.has_version = 1, opset.version = 17;
-    Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
-    model.has_ir_version = 1, model.ir_version = 8;
-    model.graph = &graph, model.n_opset_import = 1, model.opset_import = opsets;
-    size_t size = onnx__model_proto__get_packed_size(&model);
-    uint8_t *bytes = malloc(size);
     anvil_model *mo = NULL;
-    CHECK(bytes != NULL);
-    if (bytes && onnx__model_proto__pack(&model, bytes) == size)
-        CHECK_OK(anvil_model_load_memory(bytes, size, NULL, &mo));
-    free(bytes);
+    CHECK_OK(onnx_load_graph(&graph, 17, &mo));
     return mo;
 }
 

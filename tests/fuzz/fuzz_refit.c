@@ -12,7 +12,7 @@
 #define _POSIX_C_SOURCE 200809L /* mkstemp */
 #include "anvil.h"
 #include "core/core.h"
-#include "onnx.pb-c.h"
+#include "../onnx_build.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,58 +97,8 @@ static void make_weights(void) {
 /* ---- ONNX bytes (protobuf-c structs on the stack, packed once) --------------------------- */
 
 static void tensor_proto(Onnx__TensorProto *t, int i) {
-    onnx__tensor_proto__init(t);
-    t->name = (char *)WEIGHTS[i].name;
-    t->has_data_type = 1;
-    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-    t->n_dims = (size_t)WEIGHTS[i].rank;
-    t->dims = (int64_t *)WEIGHTS[i].dims;
-    t->has_raw_data = 1;
-    t->raw_data.len = S.tensors[i].bytes;
-    t->raw_data.data = (uint8_t *)S.values[i];
-}
-
-static void node_proto(Onnx__NodeProto *n, const char *op, size_t n_in, const char **in,
-                       const char **out, size_t n_attr, Onnx__AttributeProto **attrs) {
-    onnx__node_proto__init(n);
-    n->name = (char *)out[0];
-    n->op_type = (char *)op;
-    n->n_input = n_in;
-    n->input = (char **)in;
-    n->n_output = 1;
-    n->output = (char **)out;
-    n->n_attribute = n_attr;
-    n->attribute = attrs;
-}
-
-typedef struct io_proto {
-    Onnx__ValueInfoProto v;
-    Onnx__TypeProto type;
-    Onnx__TypeProto__Tensor tt;
-    Onnx__TensorShapeProto shape;
-    Onnx__TensorShapeProto__Dimension dims[4], *pdims[4];
-} io_proto;
-
-static void io(io_proto *p, const char *name, int rank, const int64_t *dims) {
-    onnx__value_info_proto__init(&p->v);
-    onnx__type_proto__init(&p->type);
-    onnx__type_proto__tensor__init(&p->tt);
-    onnx__tensor_shape_proto__init(&p->shape);
-    for (int i = 0; i < rank; i++) {
-        onnx__tensor_shape_proto__dimension__init(&p->dims[i]);
-        p->dims[i].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-        p->dims[i].dim_value = dims[i];
-        p->pdims[i] = &p->dims[i];
-    }
-    p->shape.n_dim = (size_t)rank;
-    p->shape.dim = p->pdims;
-    p->tt.has_elem_type = 1;
-    p->tt.elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-    p->tt.shape = &p->shape;
-    p->type.value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-    p->type.tensor_type = &p->tt;
-    p->v.name = (char *)name;
-    p->v.type = &p->type;
+    onnx_init_f32(t, WEIGHTS[i].name, WEIGHTS[i].rank, WEIGHTS[i].dims, S.values[i],
+                  S.tensors[i].bytes / sizeof(float));
 }
 
 static anvil_model *make_model(void) {
@@ -168,38 +118,25 @@ static anvil_model *make_model(void) {
     trans.has_i = 1, trans.i = 1;
     Onnx__AttributeProto *conv_attrs[] = {&pad}, *fc_attrs[] = {&trans};
     Onnx__NodeProto nodes[6], *pnodes[6];
-    node_proto(&nodes[0], "Conv", 3, conv_in, conv_out, 1, conv_attrs);
-    node_proto(&nodes[1], "BatchNormalization", 5, bn_in, bn_out, 0, NULL);
-    node_proto(&nodes[2], "Relu", 1, relu_in, relu_out, 0, NULL);
-    node_proto(&nodes[3], "Flatten", 1, flat_in, flat_out, 0, NULL);
-    node_proto(&nodes[4], "Gemm", 3, fc_in, fc_out, 1, fc_attrs);
-    node_proto(&nodes[5], "Add", 2, add_in, add_out, 0, NULL);
+    onnx_node(&nodes[0], "Conv", 3, conv_in, conv_out, 1, conv_attrs);
+    onnx_node(&nodes[1], "BatchNormalization", 5, bn_in, bn_out, 0, NULL);
+    onnx_node(&nodes[2], "Relu", 1, relu_in, relu_out, 0, NULL);
+    onnx_node(&nodes[3], "Flatten", 1, flat_in, flat_out, 0, NULL);
+    onnx_node(&nodes[4], "Gemm", 3, fc_in, fc_out, 1, fc_attrs);
+    onnx_node(&nodes[5], "Add", 2, add_in, add_out, 0, NULL);
     for (int i = 0; i < 6; i++) pnodes[i] = &nodes[i];
     static const int64_t in_dims[] = {1, 2, 6, 6}, out_dims[] = {1, 4};
-    io_proto in, out;
-    io(&in, "x", 4, in_dims);
-    io(&out, "y", 2, out_dims);
-    Onnx__ValueInfoProto *pin[] = {&in.v}, *pout[] = {&out.v};
+    onnx_io in, out;
+    Onnx__ValueInfoProto *pin[] = {onnx_io_f32(&in, "x", 4, in_dims)},
+                         *pout[] = {onnx_io_f32(&out, "y", 2, out_dims)};
     Onnx__GraphProto graph = ONNX__GRAPH_PROTO__INIT;
     graph.name = "fuzz_refit";
     graph.n_node = 6, graph.node = pnodes;
     graph.n_initializer = N_WEIGHTS, graph.initializer = pinits;
     graph.n_input = 1, graph.input = pin;
     graph.n_output = 1, graph.output = pout;
-    Onnx__OperatorSetIdProto opset = ONNX__OPERATOR_SET_ID_PROTO__INIT, *opsets[] = {&opset};
-    opset.domain = "", opset.has_version = 1, opset.version = 17;
-    Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
-    model.has_ir_version = 1, model.ir_version = 8;
-    model.graph = &graph;
-    model.n_opset_import = 1, model.opset_import = opsets;
-    size_t size = onnx__model_proto__get_packed_size(&model);
-    uint8_t *bytes = malloc(size);
-    if (!bytes) die("out of memory");
-    onnx__model_proto__pack(&model, bytes);
     anvil_model *m = NULL;
-    if (anvil_model_load_memory(bytes, size, NULL, &m) != ANVIL_OK)
-        die("model: %s", anvil_last_error());
-    free(bytes);
+    if (onnx_load_graph(&graph, 17, &m) != ANVIL_OK) die("model: %s", anvil_last_error());
     return m;
 }
 
