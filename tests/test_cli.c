@@ -10,7 +10,7 @@
 
 #include "../tools/anvil/cli_util.c"
 
-#include "onnx.pb-c.h"
+#include "onnx_build.h"
 
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -113,40 +113,16 @@ static void check_model_commands(const char *tmp) {
     rmdir(path);
 }
 
-/* Fills a ValueInfoProto "name: f32[2]" (all parts point into the caller's storage). */
-typedef struct value_info {
-    Onnx__ValueInfoProto vi;
-    Onnx__TypeProto type;
-    Onnx__TypeProto__Tensor tensor;
-    Onnx__TensorShapeProto shape;
-    Onnx__TensorShapeProto__Dimension dim, *dims[1];
-} value_info;
-
-static Onnx__ValueInfoProto *f32_vec2(value_info *v, const char *name) {
-    onnx__value_info_proto__init(&v->vi);
-    onnx__type_proto__init(&v->type);
-    onnx__type_proto__tensor__init(&v->tensor);
-    onnx__tensor_shape_proto__init(&v->shape);
-    onnx__tensor_shape_proto__dimension__init(&v->dim);
-    v->dim.value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-    v->dim.dim_value = 2;
-    v->dims[0] = &v->dim;
-    v->shape.n_dim = 1;
-    v->shape.dim = v->dims;
-    v->tensor.has_elem_type = 1;
-    v->tensor.elem_type = 1; /* FLOAT */
-    v->tensor.shape = &v->shape;
-    v->type.value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-    v->type.tensor_type = &v->tensor;
-    v->vi.name = (char *)name;
-    v->vi.type = &v->type;
-    return &v->vi;
+/* A value info "name: f32[2]". */
+static Onnx__ValueInfoProto *f32_vec2(onnx_io *v, const char *name) {
+    static const int64_t two[1] = {2};
+    return onnx_io_f32(v, name, 1, two);
 }
 
 /* Writes a model with inputs x, y:0 and outputs "a/b" = Identity(x), "a_b" = Identity(y:0):
  * two output names that sanitize to the same file stem. */
 static bool write_odd_names_model(const char *path) {
-    value_info vx, vy, va, vb;
+    onnx_io vx, vy, va, vb;
     Onnx__ValueInfoProto *ins[2] = {f32_vec2(&vx, "x"), f32_vec2(&vy, "y:0")};
     Onnx__ValueInfoProto *outs[2] = {f32_vec2(&va, "a/b"), f32_vec2(&vb, "a_b")};
     char *n1_in[] = {"x"}, *n1_out[] = {"a/b"}, *n2_in[] = {"y:0"}, *n2_out[] = {"a_b"};
