@@ -445,7 +445,8 @@ typedef struct anvil_map_entry {
     int32_t rank;            /* TRANSPOSE: rank of perm; CONV_BN_FOLD_WEIGHT: 0 or rank of perm */
     int32_t perm[ANVIL_MAX_RANK];
     double eps;              /* BN folds */
-    int32_t axis;            /* CONV_BN_FOLD_WEIGHT: W's output channel axis (0 or 1) */
+    int32_t axis;            /* CONV_BN_FOLD_WEIGHT: W's output channel dim (0 to 7; 1 for a
+                                ConvTranspose, else 0) */
 } anvil_map_entry;
 
 typedef struct anvil_map_options {
@@ -466,8 +467,9 @@ anvil_status anvil_name_map_build(const anvil_model *model, const anvil_safetens
  * "kind": "identity" | "transpose" | "conv_bn_fold_weight" | "conv_bn_fold_bias",
  * "sources": [...], "perm": [...], "eps": ..., "axis": ...}, ...], "unmatched": [...]}
  * ("perm": transpose, optional for conv_bn_fold_weight; "axis": optional for
- * conv_bn_fold_weight, default 0). Loading checks
- * every field (PARSE_ERROR naming the entry and the field). */
+ * conv_bn_fold_weight, default 0). A map that uses perm or axis on a fold weight is written as
+ * version 2, any other as version 1; both versions are read. Loading checks every field
+ * (PARSE_ERROR naming the entry and the field). */
 anvil_status anvil_name_map_load(const char *path, anvil_name_map **out);
 anvil_status anvil_name_map_load_memory(const void *data, size_t size, anvil_name_map **out);
 anvil_status anvil_name_map_save(const anvil_name_map *map, const char *path);

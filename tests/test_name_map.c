@@ -259,6 +259,15 @@ static void check_maps_equal(const anvil_name_map *a, const anvil_name_map *b) {
         CHECK_STR_EQ(anvil_name_map_unmatched(a, i), anvil_name_map_unmatched(b, i));
 }
 
+/* The "version" a map's JSON text says (-1 if none). */
+static int written_version(const char *text) {
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "version");
+    int version = cJSON_IsNumber(v) ? v->valueint : -1;
+    cJSON_Delete(root);
+    return version;
+}
+
 /* The good file holds each kind (and fold weights with a perm, with an axis): its fields come out as written and survive save / load,
  * to_json / load_memory and clone unchanged. */
 static void check_round_trip(void) {
@@ -299,6 +308,7 @@ static void check_round_trip(void) {
     size_t len = 0;
     CHECK_OK(anvil__name_map_to_json(map, &text, &len));
     CHECK(text && strlen(text) == len);
+    CHECK_EQ(written_version(text), 2); /* it holds a fold weight's perm and axis */
     if (text) CHECK_OK(anvil_name_map_load_memory(text, len, &mem));
     if (mem) check_maps_equal(map, mem);
     anvil__free(text);
@@ -319,6 +329,7 @@ static void check_built_round_trip(void) {
     char *text = NULL;
     size_t len = 0;
     if (map) CHECK_OK(anvil__name_map_to_json(map, &text, &len));
+    CHECK_EQ(written_version(text), 1); /* conv folds only: older readers take it */
     if (text) CHECK_OK(anvil_name_map_load_memory(text, len, &back));
     if (back) check_maps_equal(map, back);
     anvil__free(text);
@@ -336,7 +347,7 @@ static const corrupt_case k_corrupt[] = {
     {"not_object.json", {"not a JSON object"}},
     {"trailing_garbage.json", {"after the JSON"}},
     {"wrong_format.json", {"field 'format'", "anvil-engine"}},
-    {"wrong_version.json", {"field 'version'", "2"}},
+    {"wrong_version.json", {"field 'version'", "3"}},
     {"version_string.json", {"field 'version'", "not a number"}},
     {"missing_initializers.json", {"field 'initializers'", "missing"}},
     {"unknown_top_field.json", {"field 'model'", "unknown field"}},

@@ -210,16 +210,18 @@ static void test_alloc_failures(void) {
         t[i].data = copies[i];
     }
     anvil_refit_source src = {ANVIL_REFIT_FROM_TENSORS, NULL, NULL, t, n};
-    /* The countdown is per thread: on one thread, the allocations of the parallel pack jobs
-     * fail too. Each refit to the doubled weights is undone by one back to the originals. */
+    /* The countdown is per thread: on one thread (options.threads = 1), the allocations of the
+     * parallel pack jobs fail too. Each refit to the doubled weights is undone by one back to
+     * the originals. (How many allocations the calling thread makes on two threads depends on
+     * the schedule, so the rounds' counts are not compared.) */
     anvil_tensor *orig = sources_of(e, m, &n);
     anvil_refit_source back = {ANVIL_REFIT_FROM_TENSORS, NULL, NULL, orig, n};
-    int threads = omp_get_max_threads(), fails_in[4] = {0, 0, 0, 0};
+    int threads = omp_get_max_threads();
     for (int round = 0; round < 4; round++) {
         int in_place = round % 2;
-        omp_set_num_threads(round < 2 ? threads : 1);
         anvil_refit_options opt = anvil_refit_options_default();
         opt.in_place = in_place;
+        opt.threads = round < 2 ? 0 : 1;
         anvil__weight_set *before = anvil__weights_acquire(e);
         anvil_status s = ANVIL_STATUS_OUT_OF_MEMORY;
         anvil_engine *out = NULL;
@@ -231,6 +233,7 @@ static void test_alloc_failures(void) {
             if (s == ANVIL_OK) break;
             fails++;
             CHECK(out == NULL);
+            CHECK_EQ(omp_get_max_threads(), threads); /* restored on failure too */
             anvil__weight_set *now_set = anvil__weights_acquire(e);
             CHECK(now_set == before);
             anvil__weights_release(e, now_set);
@@ -241,9 +244,8 @@ static void test_alloc_failures(void) {
         }
         CHECK_OK(s);
         CHECK(fails > 5);
-        fails_in[round] = fails;
         printf("refit (in_place %d, %d thread(s)): %d allocation failures, engine unchanged "
-               "each time\n", in_place, omp_get_max_threads(), fails);
+               "each time\n", in_place, opt.threads ? opt.threads : threads, fails);
         anvil__weights_release(e, before);
         if (out && out != e) {
             anvil_context *c2 = NULL;
@@ -259,9 +261,6 @@ static void test_alloc_failures(void) {
             CHECK_OK(anvil_engine_refit(e, &back, &opt, &same, NULL));
         }
     }
-    omp_set_num_threads(threads);
-    /* On one thread the jobs' allocations count too (56 against 55 on two threads). */
-    CHECK(fails_in[2] >= fails_in[0] && fails_in[3] >= fails_in[1]);
     free(orig);
     for (size_t i = 0; copies && i < n; i++) free(copies[i]);
     free(copies);

@@ -236,6 +236,10 @@ static void test_json_strictness(void) {
     CHECK_STATUS(open_header("{\"w\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[2],"
                              "\"data_offsets\":[0,8]}}", &st), ANVIL_STATUS_PARSE_ERROR);
     CHECK_CONTAINS(anvil_last_error(), "field 'dtype' given twice");
+    /* 2^53 + 1 is refused as it is written, not rounded to 2^53 */
+    CHECK_STATUS(open_header("{\"w\":{\"dtype\":\"F32\",\"shape\":[9007199254740993],"
+                             "\"data_offsets\":[0,8]}}", &st), ANVIL_STATUS_LIMIT_EXCEEDED);
+    CHECK_CONTAINS(anvil_last_error(), "dim 0 9007199254740993 exceeds the limit of 2^53");
     /* valid: escapes decoded (UTF-8, a surrogate pair), an escaped field name, 2e0 and 8.0 as
        integers, whitespace of every kind, literals in unknown fields */
     const char *good = " \r\n\t{ \"\\u00e9\\ud83d\\ude00\\\"\\n\" : { \"dty\\u0070e\" : \"F\\u00332\" ,"

@@ -371,14 +371,21 @@ static locale_t c_locale;
 static void make_c_locale(void) { c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0); }
 #endif
 
-/* strtod in the C locale: JSON's decimal point is '.' whatever the program's locale. */
-static double c_strtod(const char *s) {
+/* strtod of the number s[0, n) in the C locale: JSON's decimal point is '.' whatever the
+ * program's locale. Without strtod_l, a copy with the locale's decimal point is read (as cJSON
+ * does); the number is followed by a delimiter in the text, so strtod stops at its end. */
+static double c_strtod(const char *s, size_t n) {
 #ifdef __GLIBC__
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, make_c_locale);
     if (c_locale) return strtod_l(s, NULL, c_locale);
 #endif
-    return strtod(s, NULL);
+    char buf[64];
+    const char *point = localeconv()->decimal_point;
+    if (n >= sizeof buf || !point || !point[0] || point[1]) return strtod(s, NULL);
+    for (size_t k = 0; k < n; k++) buf[k] = s[k] == '.' ? point[0] : s[k];
+    buf[n] = '\0';
+    return strtod(buf, NULL);
 }
 
 void anvil__json_number(const anvil__json *j, int i, double *d, bool *is_uint, uint64_t *u) {
@@ -393,7 +400,5 @@ void anvil__json_number(const anvil__json *j, int i, double *d, bool *is_uint, u
     }
     *is_uint = digits;
     *u = digits ? v : 0;
-    /* the number is followed by a delimiter in the text (the root is an object), so strtod
-       stops at its end */
-    *d = digits ? (double)v : c_strtod(s);
+    *d = digits ? (double)v : c_strtod(s, n);
 }

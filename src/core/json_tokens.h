@@ -54,7 +54,8 @@ anvil_status anvil__json_strdup(const anvil__json *j, int i, char **out);
 bool anvil__json_string_copy(const anvil__json *j, int i, char *buf, size_t cap);
 
 /* Number token i: *is_uint and *u when it is written as digits only (without sign, fraction or
- * exponent) of value < 2^64; *d always (strtod's value). */
+ * exponent) of value below 1.8e19 (a larger one is left to *d); *d always (its value as a
+ * double, read in the C locale). */
 void anvil__json_number(const anvil__json *j, int i, double *d, bool *is_uint, uint64_t *u);
 
 #endif /* ANVIL_CORE_JSON_TOKENS_H */

@@ -63,7 +63,7 @@ static anvil_status json_uint(const anvil__json *j, int item, const char *tensor
         *out = u;
         return ANVIL_OK;
     }
-    if (number && d >= 0 && d <= ST_MAX_INT && (double)(uint64_t)d == d) { /* 1e3, 2.0 */
+    if (!is_uint && number && d >= 0 && d <= ST_MAX_INT && (double)(uint64_t)d == d) { /* 1e3 */
         *out = (uint64_t)d;
         return ANVIL_OK;
     }
@@ -78,6 +78,10 @@ static anvil_status json_uint(const anvil__json *j, int item, const char *tensor
     if (d < 0)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "tensor '%s': %s is negative (%.17g)", tensor,
                             what, d);
+    if (is_uint) /* exact: 2^53 + 1 is not rounded down to 2^53 */
+        return anvil__error(ANVIL_STATUS_LIMIT_EXCEEDED,
+                            "tensor '%s': %s %" PRIu64 " exceeds the limit of 2^53", tensor, what,
+                            u);
     if (!(d <= ST_MAX_INT)) /* also catches inf */
         return anvil__error(ANVIL_STATUS_LIMIT_EXCEEDED,
                             "tensor '%s': %s %.17g exceeds the limit of 2^53", tensor, what, d);
@@ -149,7 +153,7 @@ static anvil_status parse_offsets(const anvil__json *j, int offsets, const char 
 static anvil_status map_dtype(const anvil__json *j, int dtype, const char *name,
                               anvil_dtype *out) {
     char text[72];
-    if (!anvil__json_string_copy(j, dtype, text, sizeof text)) strcpy(text, "(a long string)");
+    if (!anvil__json_string_copy(j, dtype, text, sizeof text)) strcpy(text, "(undecodable)");
     for (size_t i = 0; i < ST_N_DTYPES; i++) {
         if (strcmp(text, st_dtypes[i].name) == 0) {
             *out = st_dtypes[i].dtype;
@@ -260,7 +264,7 @@ static anvil_status check_metadata(const anvil__json *j, int meta) {
     for (int c = 0; c < anvil__json_size(j, meta); c++, k = anvil__json_next(j, k + 1)) {
         if (anvil__json_type_of(j, k + 1) == ANVIL_JSON_STRING) continue;
         char key[256];
-        if (!anvil__json_string_copy(j, k, key, sizeof key)) strcpy(key, "(a long name)");
+        if (!anvil__json_string_copy(j, k, key, sizeof key)) strcpy(key, "(undecodable)");
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "'__metadata__' entry '%s' is not a string",
                             key);
     }

@@ -355,8 +355,8 @@ static anvil_status fold_scale(const anvil_map_entry *e, const nm_sources *src, 
     return s;
 }
 
-/* A fold weight with a perm is folded (per output channel, dim 0 of the source), then
- * transposed: a Gemm with transB = 0 holds the checkpoint's [out, in] weight as [in, out]. */
+/* A fold weight is scaled per output channel (dim `axis` of the source), then transposed when
+ * it has a perm: a Gemm with transB = 0 holds the checkpoint's [out, in] weight as [in, out]. */
 static anvil_status compute_fold(const anvil_map_entry *e, const nm_sources *src,
                                  anvil__tensor *out) {
     bool weight = e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT;

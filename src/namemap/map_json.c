@@ -1,7 +1,8 @@
 /*
- * map_json.c — name map files: {"format": "anvil-name-map", "version": 1, "initializers": [...],
- * "unmatched": [...]} read with cJSON, every field of the untrusted text checked (types, counts,
- * lengths, unknown and duplicate fields), and written back in the same format. Not here: what
+ * map_json.c — name map files: {"format": "anvil-name-map", "version": 1 or 2,
+ * "initializers": [...], "unmatched": [...]} read with cJSON, every field of the untrusted text
+ * checked (types, counts, lengths, unknown and duplicate fields), and written back in the same
+ * format. Not here: what
  * the entries mean (map.c checks them, map_compute.c applies them).
  */
 #include "namemap/name_map.h"
@@ -13,7 +14,9 @@
 #include <string.h>
 
 #define NM_FORMAT "anvil-name-map"
-#define NM_VERSION 1
+/* Version 2 added "perm" and "axis" on conv_bn_fold_weight entries; a map that uses neither is
+ * written as version 1, so older readers still take it. */
+#define NM_VERSION 2
 /* cJSON spends ~64 bytes per JSON value: the text and its value count are bounded before
  * parsing (a real map needs ~10 values per entry). */
 #define NM_MAX_TEXT ((size_t)256 << 20)
@@ -258,9 +261,9 @@ static anvil_status parse_root(anvil_name_map *map, const cJSON *root) {
     const cJSON *v = f.found[1];
     if (!v) return parse_error_at("name map", "version", "missing");
     if (!cJSON_IsNumber(v)) return parse_error_at("name map", "version", "not a number");
-    if (v->valuedouble != NM_VERSION)
+    if (v->valuedouble != 1 && v->valuedouble != NM_VERSION)
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "name map: field 'version': %g, this anvil "
-                            "reads version %d", v->valuedouble, NM_VERSION);
+                            "reads versions 1 to %d", v->valuedouble, NM_VERSION);
     s = parse_entries(map, f.found[2]);
     if (s == ANVIL_OK && f.found[3]) s = parse_unmatched(map, f.found[3]);
     return s;
@@ -385,12 +388,21 @@ static cJSON *entry_json(const anvil_map_entry *e) {
     return o;
 }
 
+/* The oldest version that holds the map (see NM_VERSION). */
+static int map_version(const anvil_name_map *map) {
+    for (size_t i = 0; i < map->count; i++) {
+        const anvil_map_entry *e = &map->entries[i];
+        if (e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && (e->rank || e->axis)) return 2;
+    }
+    return 1;
+}
+
 static cJSON *map_json(const anvil_name_map *map) {
     cJSON *root = cJSON_CreateObject();
     cJSON *entries = cJSON_CreateArray(), *unmatched = cJSON_CreateArray();
     bool ok = root && entries && unmatched &&
               add(root, "format", cJSON_CreateStringReference(NM_FORMAT)) &&
-              add(root, "version", cJSON_CreateNumber(NM_VERSION));
+              add(root, "version", cJSON_CreateNumber(map_version(map)));
     for (size_t i = 0; ok && i < map->count; i++)
         ok = add(entries, NULL, entry_json(&map->entries[i]));
     for (size_t i = 0; ok && i < map->n_unmatched; i++)

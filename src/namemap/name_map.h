@@ -20,7 +20,7 @@ typedef bool (*anvil__lookup_fn)(void *user, const char *name, anvil__tensor *ou
  * is allocated with anvil__malloc (caller frees). Checks every source: present (NOT_FOUND naming
  * each missing source and the ONNX name), float dtype (DTYPE_MISMATCH otherwise; identity and
  * transpose accept any dtype; the sources of a fold share one dtype), shapes consistent
- * (SHAPE_MISMATCH: BN vectors length = W's dim 0, perm valid for the rank), bytes ==
+ * (SHAPE_MISMATCH: BN vectors length = W's dim `axis`, perm valid for the rank), bytes ==
  * shape*dtype size. f32 is computed in float in exactly the order of the formulas in anvil.h
  * (s = gamma / sqrtf(var + (float)eps); W*s; beta + (b-mean)*s) so that the result is
  * bit-identical to PyTorch's export folding; f16/bf16 through float, f64 in double. */
@@ -28,11 +28,10 @@ anvil_status anvil__name_map_compute(const anvil_map_entry *e, anvil__lookup_fn 
                                      anvil__tensor *out);
 /* The same result as a view of one checkpoint tensor, for packing it without writing it out:
  * identity and transpose (strides into the source, any dtype) and the weight of an f32 conv
- * BatchNorm fold without a perm (the source times scale[i_0], computed exactly as compute
- * does). After the
- * same checks as compute, *shape gets the result's dtype, shape and bytes (data: the source's),
- * and *view its view (view->scale from anvil__malloc, caller frees). UNSUPPORTED for other
- * kinds and dtypes: compute those. */
+ * BatchNorm fold along axis 0 without a perm (the source times scale[i_0], computed exactly as
+ * compute does). After the same checks as compute, *shape gets the result's dtype, shape and
+ * bytes (data: the source's), and *view its view (view->scale from anvil__malloc, caller
+ * frees). UNSUPPORTED for other kinds, axes and dtypes: compute those. */
 anvil_status anvil__name_map_view(const anvil_map_entry *e, anvil__lookup_fn lookup, void *user,
                                   anvil__tensor *shape, anvil__tensor_view *view);
 /* JSON text of the map (the same format as anvil_name_map_save), for engine files; *text from

@@ -34,7 +34,7 @@ def good_entries():
 
 
 def doc(entries, **top):
-    d = {"format": "anvil-name-map", "version": 1, "initializers": entries,
+    d = {"format": "anvil-name-map", "version": 2, "initializers": entries,
          "unmatched": ["onnx::Constant_3"]}
     d.update(top)
     return d
@@ -60,7 +60,7 @@ CORRUPT = {
     "not_object.json": b"[1, 2, 3]\n",
     "trailing_garbage.json": dump(doc(good_entries())) + b"\n}x",
     "wrong_format.json": dump(doc(good_entries(), format="anvil-engine")),
-    "wrong_version.json": dump(doc(good_entries(), version=2)),
+    "wrong_version.json": dump(doc(good_entries(), version=3)),
     "version_string.json": dump(doc(good_entries(), version="1")),
     "missing_initializers.json": b'{"format": "anvil-name-map", "version": 1}',
     "unknown_top_field.json": dump(doc(good_entries(), model="mobilenet")),
