@@ -2,8 +2,9 @@
  * bench_engine.c — the anvil side of `make bench`: compiles one model twice (refittable and
  * immutable) at a thread count, checks the engine's output, and times the engines and the
  * reference interpreter. Alone it prints one JSON object with medians; with --serve it prints
- * the setup as one JSON line and then answers "anvil N" / "immutable N" / "interp N" lines on
- * stdin with the N run times, so a driver can interleave it with ONNX Runtime. Not a test.
+ * the setup as one JSON line and then answers "anvil N" / "immutable N" / "interp N" / "pair N"
+ * lines on stdin with the run times, so a driver can interleave it with ONNX Runtime. Not a
+ * test.
  */
 #include "anvil.h"
 #include "bench_common.h"
@@ -219,7 +220,26 @@ static int run_alone(bench *b) {
     return rc;
 }
 
-/* --serve: answers "anvil N", "immutable N", "interp N" with {"times_ms": [...]}; "quit". */
+/* N runs of each engine alternately, which one goes first alternating too, so both see the
+ * same machine (as the refittable/immutable comparison needs); t[0] and t[1] get N times each. */
+static int time_pairs(bench *b, int n, double *t[2]) {
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++)
+        for (int j = 0; j < 2 && rc == 0; j++) {
+            int w = (i + j) % 2;
+            rc = time_runs(b, w, 1, t[w] + i);
+        }
+    return rc;
+}
+
+static void print_times(const char *name, const double *t, int n) {
+    printf("\"%s\": [", name);
+    for (int i = 0; i < n; i++) printf("%s%.4f", i ? ", " : "", t[i]);
+    printf("]");
+}
+
+/* --serve: answers "anvil N", "immutable N", "interp N" with {"times_ms": [...]}, "pair N"
+ * with {"times_ms": [...], "immutable_ms": [...]} (time_pairs); "quit". */
 static int serve(bench *b) {
     char line[256], what[32];
     print_setup(b);
@@ -229,22 +249,26 @@ static int serve(bench *b) {
         int n = 0;
         if (sscanf(line, "%31s %d", what, &n) < 1 || strcmp(what, "quit") == 0) break;
         int which = strcmp(what, "anvil") == 0 ? 0 : strcmp(what, "immutable") == 0 ? 1
-                  : strcmp(what, "interp") == 0 ? 2 : -1;
+                  : strcmp(what, "interp") == 0 ? 2 : strcmp(what, "pair") == 0 ? 3 : -1;
         if (which < 0 || n < 1 || n > 100000) {
             printf("{\"error\": \"bad command\"}\n");
             fflush(stdout);
             continue;
         }
-        double *t = calloc((size_t)n, sizeof *t);
-        if (!t || time_runs(b, which, n, t) != 0) {
-            free(t);
-            return 1;
+        double *t[2] = {calloc((size_t)n, sizeof(double)), calloc((size_t)n, sizeof(double))};
+        int rc = !t[0] || !t[1] ? fail("timing", ANVIL_STATUS_OUT_OF_MEMORY)
+               : which == 3     ? time_pairs(b, n, t)
+                                : time_runs(b, which, n, t[0]);
+        if (rc == 0) {
+            printf("{");
+            print_times("times_ms", t[0], n);
+            if (which == 3) printf(", "), print_times("immutable_ms", t[1], n);
+            printf("}\n");
+            fflush(stdout);
         }
-        printf("{\"times_ms\": [");
-        for (int i = 0; i < n; i++) printf("%s%.4f", i ? ", " : "", t[i]);
-        printf("]}\n");
-        fflush(stdout);
-        free(t);
+        free(t[0]);
+        free(t[1]);
+        if (rc != 0) return 1;
     }
     return 0;
 }
