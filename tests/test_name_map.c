@@ -254,6 +254,8 @@ static void check_maps_equal(const anvil_name_map *a, const anvil_name_map *b) {
         CHECK_EQ(x.rank, y.rank);
         CHECK(memcmp(x.perm, y.perm, sizeof x.perm[0] * (size_t)x.rank) == 0);
         CHECK(x.eps == y.eps && x.axis == y.axis);
+        CHECK_EQ(x.n_tied, y.n_tied);
+        for (int k = 0; k < x.n_tied && k < y.n_tied; k++) CHECK_STR_EQ(x.tied[k], y.tied[k]);
     }
     for (size_t i = 0; i < anvil_name_map_unmatched_count(a); i++)
         CHECK_STR_EQ(anvil_name_map_unmatched(a, i), anvil_name_map_unmatched(b, i));
@@ -268,13 +270,14 @@ static int written_version(const char *text) {
     return version;
 }
 
-/* The good file holds each kind (and fold weights with a perm, with an axis): its fields come out as written and survive save / load,
+/* The good file holds each kind (and fold weights with a perm, with an axis; an identity with
+ * ties): its fields come out as written and survive save / load,
  * to_json / load_memory and clone unchanged. */
 static void check_round_trip(void) {
     anvil_name_map *map = NULL, *back = NULL, *mem = NULL, *copy = NULL;
     CHECK_OK(anvil_name_map_load(MAP_DATA "/good.json", &map));
     if (!map) return;
-    CHECK_EQ(anvil_name_map_count(map), 6);
+    CHECK_EQ(anvil_name_map_count(map), 7);
     CHECK_EQ(anvil_name_map_unmatched_count(map), 1);
     CHECK_STR_EQ(anvil_name_map_unmatched(map, 0), "onnx::Constant_3");
     CHECK(anvil_name_map_unmatched(map, 1) == NULL);
@@ -294,7 +297,12 @@ static void check_round_trip(void) {
     CHECK(e.kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && e.axis == 1 && e.rank == 0);
     CHECK_STATUS(anvil_name_map_find(map, "nosuch", &e), ANVIL_STATUS_NOT_FOUND);
     CHECK_CONTAINS(anvil_last_error(), "nosuch");
-    CHECK_STATUS(anvil_name_map_entry(map, 6, &e), ANVIL_STATUS_OUT_OF_RANGE);
+    CHECK_OK(anvil_name_map_find(map, "ln.weight", &e)); /* merged: two more tensors tied */
+    CHECK(e.kind == ANVIL_MAP_IDENTITY && e.n_tied == 2);
+    if (e.n_tied == 2) CHECK_STR_EQ(e.tied[1], "ln2.weight");
+    CHECK_OK(anvil_name_map_find(map, "onnx::MatMul_7", &e));
+    CHECK(e.n_tied == 0 && e.tied == NULL);
+    CHECK_STATUS(anvil_name_map_entry(map, 7, &e), ANVIL_STATUS_OUT_OF_RANGE);
 
     char path[] = "/tmp/anvil_test_name_map_XXXXXX";
     int fd = mkstemp(path);
@@ -308,7 +316,7 @@ static void check_round_trip(void) {
     size_t len = 0;
     CHECK_OK(anvil__name_map_to_json(map, &text, &len));
     CHECK(text && strlen(text) == len);
-    CHECK_EQ(written_version(text), 2); /* it holds a fold weight's perm and axis */
+    CHECK_EQ(written_version(text), 3); /* it holds ties */
     if (text) CHECK_OK(anvil_name_map_load_memory(text, len, &mem));
     if (mem) check_maps_equal(map, mem);
     anvil__free(text);
@@ -381,9 +389,16 @@ static const corrupt_case k_corrupt[] = {
     {"eps_string.json", {"('w')", "field 'eps'", "not a number"}},
     {"eps_huge.json", {"('w')", "field 'eps'", "finite"}},
     {"eps_on_transpose.json", {"('onnx::MatMul_7')", "field 'eps'", "not allowed"}},
+    {"tied_not_array.json", {"('onnx::MatMul_7')", "field 'tied'", "not an array"}},
+    {"tied_not_string.json", {"('onnx::MatMul_7')", "field 'tied[1]'", "not a string"}},
+    {"tied_empty_name.json", {"('onnx::MatMul_7')", "field 'tied[0]'", "empty name"}},
+    {"tied_own_source.json", {"('onnx::MatMul_7')", "field 'tied[1]'", "own source"}},
+    {"tied_on_fold.json", {"('w')", "field 'tied'", "not allowed for kind conv_bn_fold_weight"}},
+    {"huge_tied.json", {"('onnx::MatMul_7')", "field 'tied'", "more than 4096"}},
+    {"version_fraction.json", {"field 'version'", "1.5"}},
     {"unknown_field.json", {"('onnx::MatMul_7')", "field 'note'", "unknown"}},
     {"duplicate_field.json", {"initializers[1]", "field 'kind'", "twice"}},
-    {"duplicate_onnx.json", {"initializers[6] ('fc.weight')", "field 'onnx'", "twice"}},
+    {"duplicate_onnx.json", {"initializers[7] ('fc.weight')", "field 'onnx'", "twice"}},
     {"long_name.json", {"initializers[1]", "field 'onnx'", "longer than 4096"}},
     {"unmatched_duplicate.json", {"unmatched[0]", "'fc.weight'", "twice"}},
     {"unmatched_not_string.json", {"unmatched[0]", "not a string"}},

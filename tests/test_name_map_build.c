@@ -584,7 +584,8 @@ static void check_compute_errors(void) {
     e.sources[3] = "nosuch.running_mean";
     expect_compute_error(&e, &ck, ANVIL_STATUS_NOT_FOUND, "'nosuch.weight'",
                          "'nosuch.running_mean'");
-    anvil_map_entry id = {"onnx::Id", ANVIL_MAP_IDENTITY, 1, {"gone"}, 0, {0}, 0, 0};
+    anvil_map_entry id = {.onnx = "onnx::Id", .kind = ANVIL_MAP_IDENTITY, .n_sources = 1,
+                          .sources = {"gone"}};
     expect_compute_error(&id, &ck, ANVIL_STATUS_NOT_FOUND, "'gone'", NULL);
     /* gamma of the wrong length */
     int64_t d4 = 4, d32[2] = {3, 2};
@@ -615,7 +616,8 @@ static void check_compute_errors(void) {
     CHECK_OK(anvil__name_map_compute(&id, set_lookup, &ck, &out));
     CHECK(out.dtype == ANVIL_DTYPE_I32 && out.bytes == 24);
     anvil__free(out.data);
-    anvil_map_entry tr = {"onnx::T", ANVIL_MAP_TRANSPOSE, 1, {"int.weight"}, 3, {2, 0, 1}, 0, 0};
+    anvil_map_entry tr = {.onnx = "onnx::T", .kind = ANVIL_MAP_TRANSPOSE, .n_sources = 1,
+                          .sources = {"int.weight"}, .rank = 3, .perm = {2, 0, 1}};
     expect_compute_error(&tr, &ck, ANVIL_STATUS_SHAPE_MISMATCH, "'int.weight'", NULL);
     tr.rank = 2;
     tr.perm[0] = 1;

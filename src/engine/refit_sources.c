@@ -1,7 +1,8 @@
 /*
  * refit_sources.c — finding a refit's source weights: by their own name in an ONNX model, a
  * safetensors file or named tensors, else through a name map (checkpoint names, transposes,
- * BatchNorm folds), and validating every one before anything is built. One error names every
+ * BatchNorm folds), and validating every one before anything is built (ties of the map
+ * included: checkpoint tensors one weight stands for must agree). One error names every
  * offending weight, and the source's unused tensors when some are missing (renamed or
  * restructured checkpoints are then obvious).
  */
@@ -82,7 +83,7 @@ static int64_t first_non_finite(const anvil__tensor *t, int64_t numel) {
 }
 
 typedef struct problems {
-    anvil__name_list missing, dtype, shape, finite, data, unused, extra;
+    anvil__name_list missing, dtype, shape, finite, data, unused, extra, tied;
 } problems;
 
 /* Checks source i against weight-graph input value `want`; records what is wrong. */
@@ -133,6 +134,13 @@ static anvil_status report_problems(const problems *p) {
                             p->unused.count ? "; the source has these tensors the engine does "
                                               "not use: " : "",
                             p->unused.count ? p->unused.text : "");
+    if (p->tied.count)
+        return anvil__error(ANVIL_STATUS_INVALID_GRAPH, "refit: %d weight(s) of the engine "
+                            "each stand for checkpoint tensors that were equal when the name "
+                            "map was built (an exporter merged them into one initializer) and "
+                            "differ in this source: %s; one weight cannot hold them apart: "
+                            "export and compile the model again from this checkpoint",
+                            p->tied.count, p->tied.text);
     if (p->dtype.count)
         return anvil__error(ANVIL_STATUS_DTYPE_MISMATCH, "refit: %d source weight(s) of the "
                             "wrong dtype: %s", p->dtype.count, p->dtype.text);
@@ -217,6 +225,36 @@ static anvil_status list_extra(const anvil_engine *e, const anvil__graph *g,
     anvil__name_map_free(&sources);
     anvil__free(needed);
     return s;
+}
+
+static bool same_bits(const anvil__tensor *a, const anvil__tensor *b) {
+    if (a->dtype != b->dtype || a->rank != b->rank || a->bytes != b->bytes) return false;
+    for (int32_t d = 0; d < a->rank; d++)
+        if (a->dims[d] != b->dims[d]) return false;
+    return a->bytes == 0 || (a->data && b->data && memcmp(a->data, b->data, a->bytes) == 0);
+}
+
+/* For each weight whose map entry has ties (anvil_map_entry.tied): every tied tensor the source
+ * has must be bitwise equal to the entry's own source tensor there, since the engine holds one
+ * weight for all of them. A source of ONNX initializers is not a checkpoint: nothing to do. */
+static void check_ties(const anvil_engine *e, const anvil_refit_source *src,
+                       const anvil_name_map *map, problems *p) {
+    if (!map || src->kind == ANVIL_REFIT_FROM_MODEL) return;
+    const anvil__graph *w = e->weights;
+    for (int32_t i = 0; i < w->n_inputs; i++) {
+        int32_t at = anvil__name_map_get(&map->index, w->values[w->inputs[i]].name);
+        const anvil_map_entry *entry = at >= 0 ? &map->entries[at] : NULL;
+        anvil__tensor a, t;
+        if (!entry || entry->n_tied == 0 || !find_source(src, entry->sources[0], &a)) continue;
+        for (int32_t k = 0; k < entry->n_tied; k++) {
+            if (!find_source(src, entry->tied[k], &t) || same_bits(&a, &t)) continue;
+            char detail[200];
+            snprintf(detail, sizeof detail, "('%.80s' differs from '%.80s')", entry->tied[k],
+                     entry->sources[0]);
+            anvil__name_list_add(&p->tied, entry->onnx, detail);
+            break;
+        }
+    }
 }
 
 /* A source weight to compute through the name map, or to view. */
@@ -306,6 +344,7 @@ anvil_status anvil__refit_gather(const anvil_engine *e, const anvil_refit_source
     if (s == ANVIL_OK) s = find_all(e, src, map, viewable, out, found, p);
     for (int32_t i = 0; s == ANVIL_OK && i < w->n_inputs; i++)
         if (found[i]) check_one(&w->values[w->inputs[i]], &out->t[i], check_finite, p);
+    if (s == ANVIL_OK) check_ties(e, src, map, p);
     anvil__free(found);
     anvil__free(viewable);
     if (s == ANVIL_OK && src->kind == ANVIL_REFIT_FROM_MODEL)

@@ -49,6 +49,8 @@ anvil_name_map *anvil__name_map_new(void) { return anvil__calloc(1, sizeof(anvil
 static void free_entry(anvil_map_entry *e) {
     anvil__free((void *)e->onnx);
     for (int i = 0; i < 5; i++) anvil__free((void *)e->sources[i]);
+    for (int32_t i = 0; e->tied && i < e->n_tied; i++) anvil__free((void *)e->tied[i]);
+    anvil__free((void *)e->tied);
 }
 
 void anvil_name_map_destroy(anvil_name_map *map) {
@@ -103,6 +105,27 @@ static anvil_status check_perm(const anvil_map_entry *e, const char *where,
     return ANVIL_OK;
 }
 
+/* Ties name other tensors than the source, on identity and transpose entries only. */
+static anvil_status check_tied(const anvil_map_entry *e, const char *where,
+                               anvil_status invalid) {
+    if (e->n_tied == 0) return ANVIL_OK;
+    if (e->kind != ANVIL_MAP_IDENTITY && e->kind != ANVIL_MAP_TRANSPOSE)
+        return anvil__error(invalid, "%s: field 'tied': not allowed for kind %s", where,
+                            anvil__map_kind_name(e->kind));
+    if (e->n_tied < 0 || e->n_tied > ANVIL_MAP_MAX_TIED || !e->tied)
+        return anvil__error(invalid, "%s: field 'tied': %d names, expected 0 to %d", where,
+                            (int)e->n_tied, ANVIL_MAP_MAX_TIED);
+    for (int32_t i = 0; i < e->n_tied; i++) {
+        char field[32];
+        snprintf(field, sizeof field, "tied[%d]", (int)i);
+        anvil_status s = check_name(e->tied[i], false, where, field, invalid);
+        if (s != ANVIL_OK) return s;
+        if (strcmp(e->tied[i], e->sources[0]) == 0)
+            return anvil__error(invalid, "%s: field '%s': the entry's own source", where, field);
+    }
+    return ANVIL_OK;
+}
+
 static anvil_status check_entry(const anvil_map_entry *e, const char *where,
                                 anvil_status invalid) {
     int32_t n = anvil__map_kind_sources(e->kind);
@@ -134,7 +157,7 @@ static anvil_status check_entry(const anvil_map_entry *e, const char *where,
     if (e->axis < 0 || e->axis >= ANVIL_MAX_RANK)
         return anvil__error(invalid, "%s: field 'axis': %d is not an axis (0 to %d)", where,
                             (int)e->axis, ANVIL_MAX_RANK - 1);
-    return ANVIL_OK;
+    return check_tied(e, where, invalid);
 }
 
 static anvil_status check_new_name(const anvil_name_map *map, const char *name,
@@ -158,6 +181,15 @@ static anvil_status copy_entry(const anvil_map_entry *e, anvil_map_entry *c) {
     bool ok = c->onnx != NULL;
     for (int32_t i = 0; ok && i < e->n_sources; i++)
         ok = (c->sources[i] = anvil__strdup(e->sources[i])) != NULL;
+    const char **tied = NULL;
+    if (ok && e->n_tied > 0) {
+        ok = (tied = anvil__calloc((size_t)e->n_tied, sizeof *tied)) != NULL;
+        c->tied = tied;
+    }
+    for (int32_t i = 0; ok && i < e->n_tied; i++) {
+        ok = (tied[i] = anvil__strdup(e->tied[i])) != NULL;
+        c->n_tied = i + 1; /* what free_entry frees */
+    }
     if (ok) return ANVIL_OK;
     free_entry(c);
     return ANVIL_STATUS_OUT_OF_MEMORY;

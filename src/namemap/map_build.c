@@ -2,7 +2,8 @@
  * map_build.c — anvil_name_map_build: matches each initializer of a model to checkpoint tensors
  * by content. Identity first (same name preferred, where float tensors may differ within the
  * tolerance; then by XXH3 hash, ties in checkpoint order), then transposes (rank 2 to 4, every
- * permutation the shapes allow), then BatchNorm folds into Conv weights (map_build_bn.c).
+ * permutation the shapes allow), then BatchNorm folds into Conv weights (map_build_bn.c), then
+ * ties (other checkpoint tensors equal to an entry's source, see anvil.h).
  * Renamed matches need at least 2 elements: a scalar constant would match by coincidence.
  */
 #include "api/model.h"
@@ -100,16 +101,21 @@ static nm_hashed *hash_index(const anvil__nm_build *b) {
     return h;
 }
 
-/* The first checkpoint tensor (in checkpoint order) equal to t, or -1. */
-static int64_t find_equal(const anvil__nm_build *b, const nm_hashed *h, const anvil__tensor *t) {
-    uint64_t hash = XXH3_64bits(t->data, t->bytes);
-    size_t lo = 0, hi = b->n_ck;
-    while (lo < hi) { /* first element with h[].hash >= hash */
+/* The first element of h (n elements) whose hash is >= hash. */
+static size_t first_hash(const nm_hashed *h, size_t n, uint64_t hash) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (h[mid].hash < hash) lo = mid + 1;
         else hi = mid;
     }
-    for (size_t k = lo; k < b->n_ck && h[k].hash == hash; k++)
+    return lo;
+}
+
+/* The first checkpoint tensor (in checkpoint order) equal to t, or -1. */
+static int64_t find_equal(const anvil__nm_build *b, const nm_hashed *h, const anvil__tensor *t) {
+    uint64_t hash = XXH3_64bits(t->data, t->bytes);
+    for (size_t k = first_hash(h, b->n_ck, hash); k < b->n_ck && h[k].hash == hash; k++)
         if (equal_content(t, &b->ck[h[k].index].t)) return (int64_t)h[k].index;
     return -1;
 }
@@ -263,6 +269,83 @@ static void match_plain(anvil__nm_build *b, const nm_hashed *h, int32_t i) {
     }
 }
 
+/* ---- ties: checkpoint tensors an identity or transpose entry may stand for as well ------- */
+
+/* Per initializer, how many node inputs of the graph read it. */
+static int32_t *read_counts(const anvil__graph *g) {
+    int32_t *by_value = anvil__calloc((size_t)g->n_values + 1, sizeof *by_value);
+    int32_t *counts = anvil__calloc((size_t)g->n_inits + 1, sizeof *counts);
+    if (!by_value || !counts) {
+        anvil__free(by_value);
+        anvil__free(counts);
+        return NULL;
+    }
+    for (int32_t n = 0; n < g->n_nodes; n++)
+        for (int32_t k = 0; k < g->nodes[n].n_inputs; k++) {
+            int32_t v = g->nodes[n].inputs[k];
+            if (v >= 0 && v < g->n_values) by_value[v]++;
+        }
+    for (int32_t i = 0; i < g->n_inits; i++) counts[i] = by_value[g->inits[i].value];
+    anvil__free(by_value);
+    return counts;
+}
+
+/* Fills found[i].tied (names borrowed from the checkpoint; the array from anvil__malloc) with
+ * the checkpoint tensors bitwise equal to the entry's source, of at least 2 elements, whose
+ * role is not known otherwise (`claimed`). An initializer matched under its own
+ * name gets ties only when read more than once: a merged initializer; one read once is what
+ * its name says even when an unused copy (an EMA, a frozen teacher) holds equal values. */
+static anvil_status find_ties(anvil__nm_build *b, const nm_hashed *h, const bool *claimed,
+                              const int32_t *reads, int32_t i) {
+    anvil_map_entry *e = &b->found[i];
+    if (e->n_sources == 0 || (e->kind != ANVIL_MAP_IDENTITY && e->kind != ANVIL_MAP_TRANSPOSE))
+        return ANVIL_OK;
+    if (b->same_name[i] && reads[i] < 2) return ANVIL_OK;
+    int32_t j = anvil__name_map_get(&b->ck_index, e->sources[0]);
+    if (j < 0 || b->ck[j].numel < 2) return ANVIL_OK;
+    const anvil__nm_ckpt *src = &b->ck[j];
+    size_t first = first_hash(h, b->n_ck, src->hash), n = 0;
+    for (size_t k = first; k < b->n_ck && h[k].hash == src->hash; k++) {
+        size_t c = h[k].index;
+        n += c != (size_t)j && !claimed[c] && equal_content(&b->ck[c].t, &src->t);
+    }
+    if (n == 0) return ANVIL_OK;
+    if (n > ANVIL_MAP_MAX_TIED) n = ANVIL_MAP_MAX_TIED; /* the first in checkpoint order */
+    const char **tied = anvil__calloc(n, sizeof *tied);
+    if (!tied) return ANVIL_STATUS_OUT_OF_MEMORY;
+    size_t m = 0;
+    for (size_t k = first; m < n && k < b->n_ck && h[k].hash == src->hash; k++) {
+        size_t c = h[k].index;
+        if (c != (size_t)j && !claimed[c] && equal_content(&b->ck[c].t, &src->t))
+            tied[m++] = b->ck[c].name;
+    }
+    e->tied = tied;
+    e->n_tied = (int32_t)m;
+    return ANVIL_OK;
+}
+
+static anvil_status match_ties(anvil__nm_build *b, const nm_hashed *h) {
+    int32_t *reads = read_counts(b->g);
+    bool *claimed = anvil__calloc(b->n_ck + 1, sizeof *claimed);
+    anvil_status s = reads && claimed ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
+    /* claimed: the sources of matches by name (identity under the initializer's own name) and
+     * of BatchNorm folds (found by layer structure), whose roles are known */
+    for (int32_t i = 0; s == ANVIL_OK && i < b->g->n_inits; i++) {
+        const anvil_map_entry *e = &b->found[i];
+        bool fold = e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT ||
+                    e->kind == ANVIL_MAP_CONV_BN_FOLD_BIAS;
+        for (int32_t k = 0; (b->same_name[i] || fold) && k < e->n_sources; k++) {
+            int32_t j = e->sources[k][0] ? anvil__name_map_get(&b->ck_index, e->sources[k]) : -1;
+            if (j >= 0) claimed[j] = true;
+        }
+    }
+    for (int32_t i = 0; s == ANVIL_OK && i < b->g->n_inits; i++)
+        s = find_ties(b, h, claimed, reads, i);
+    anvil__free(reads);
+    anvil__free(claimed);
+    return s;
+}
+
 /* Entries in initializer order; the initializers without one go to the unmatched list. */
 static anvil_status emit(const anvil__nm_build *b, anvil_name_map *map) {
     anvil_status s = ANVIL_OK;
@@ -309,8 +392,10 @@ anvil_status anvil_name_map_build(const anvil_model *model, const anvil_safetens
     if (s == ANVIL_OK && !(h = hash_index(&b))) s = ANVIL_STATUS_OUT_OF_MEMORY;
     for (int32_t i = 0; s == ANVIL_OK && i < b.g->n_inits; i++) match_plain(&b, h, i);
     if (s == ANVIL_OK) s = anvil__nm_match_folds(&b);
+    if (s == ANVIL_OK) s = match_ties(&b, h);
     if (s == ANVIL_OK && !(map = anvil__name_map_new())) s = ANVIL_STATUS_OUT_OF_MEMORY;
     if (s == ANVIL_OK) s = emit(&b, map);
+    for (int32_t i = 0; b.found && i < b.g->n_inits; i++) anvil__free((void *)b.found[i].tied);
     anvil__free(h);
     anvil__free(b.ck);
     anvil__free(b.found);

@@ -1,5 +1,5 @@
 /*
- * map_json.c — name map files: {"format": "anvil-name-map", "version": 1 or 2,
+ * map_json.c — name map files: {"format": "anvil-name-map", "version": 1 to 3,
  * "initializers": [...], "unmatched": [...]} read with cJSON, every field of the untrusted text
  * checked (types, counts, lengths, unknown and duplicate fields), and written back in the same
  * format. Not here: what
@@ -14,9 +14,9 @@
 #include <string.h>
 
 #define NM_FORMAT "anvil-name-map"
-/* Version 2 added "perm" and "axis" on conv_bn_fold_weight entries; a map that uses neither is
- * written as version 1, so older readers still take it. */
-#define NM_VERSION 2
+/* Version 2 added "perm" and "axis" on conv_bn_fold_weight entries, version 3 "tied"; a map is
+ * written with the oldest version that holds it, so older readers still take what they can. */
+#define NM_VERSION 3
 /* cJSON spends ~64 bytes per JSON value: the text and its value count are bounded before
  * parsing (a real map needs ~10 values per entry). */
 #define NM_MAX_TEXT ((size_t)256 << 20)
@@ -145,8 +145,27 @@ static anvil_status parse_eps(const cJSON *item, const char *where, anvil_map_en
     return ANVIL_OK;
 }
 
-static const char *const k_entry_fields[] = {"onnx", "kind", "sources", "perm", "eps", "axis"};
-enum { F_ONNX, F_KIND, F_SOURCES, F_PERM, F_EPS, F_AXIS };
+static const char *const k_entry_fields[] = {"onnx", "kind",  "sources", "perm",
+                                             "eps",  "axis", "tied"};
+enum { F_ONNX, F_KIND, F_SOURCES, F_PERM, F_EPS, F_AXIS, F_TIED, F_COUNT };
+
+/* "tied": names into *names (from anvil__malloc, the strings borrowed from the JSON). */
+static anvil_status parse_tied(const cJSON *item, const char *where, anvil_map_entry *e,
+                               const char ***names) {
+    int n = 0;
+    anvil_status s = get_array(item, where, "tied", ANVIL_MAP_MAX_TIED, &n);
+    if (s != ANVIL_OK || n == 0) return s;
+    if (!(*names = anvil__calloc((size_t)n, sizeof **names))) return ANVIL_STATUS_OUT_OF_MEMORY;
+    int i = 0;
+    for (const cJSON *c = item->child; c; c = c->next, i++) {
+        char field[32];
+        snprintf(field, sizeof field, "tied[%d]", i);
+        if ((s = get_string(c, where, field, &(*names)[i])) != ANVIL_OK) return s;
+    }
+    e->tied = *names;
+    e->n_tied = n;
+    return ANVIL_OK;
+}
 
 static anvil_status parse_axis(const cJSON *item, const char *where, anvil_map_entry *e) {
     double d = cJSON_IsNumber(item) ? item->valuedouble : -1;
@@ -195,7 +214,7 @@ static anvil_status parse_entry(anvil_name_map *map, const cJSON *item, size_t i
     snprintf(where, sizeof where, "name map: initializers[%zu]", index);
     if (!cJSON_IsObject(item))
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "%s: not an object", where);
-    nm_fields f = {k_entry_fields, {NULL}, 6};
+    nm_fields f = {k_entry_fields, {NULL}, F_COUNT};
     anvil_map_entry e;
     memset(&e, 0, sizeof e);
     const cJSON *onnx = cJSON_GetObjectItemCaseSensitive(item, "onnx");
@@ -213,9 +232,12 @@ static anvil_status parse_entry(anvil_name_map *map, const cJSON *item, size_t i
                  "conv_bn_fold_weight or conv_bn_fold_bias)", NM_MSG_NAME, kind);
         return parse_error_at(where, "kind", what);
     }
+    const char **tied = NULL;
     s = parse_sources(f.found[F_SOURCES], where, &e);
     if (s == ANVIL_OK) s = parse_kind_fields(&f, where, &e);
+    if (s == ANVIL_OK && f.found[F_TIED]) s = parse_tied(f.found[F_TIED], where, &e, &tied);
     if (s == ANVIL_OK) s = anvil__name_map_add(map, &e, where, ANVIL_STATUS_PARSE_ERROR);
+    anvil__free(tied);
     return s;
 }
 
@@ -261,7 +283,8 @@ static anvil_status parse_root(anvil_name_map *map, const cJSON *root) {
     const cJSON *v = f.found[1];
     if (!v) return parse_error_at("name map", "version", "missing");
     if (!cJSON_IsNumber(v)) return parse_error_at("name map", "version", "not a number");
-    if (v->valuedouble != 1 && v->valuedouble != NM_VERSION)
+    if (!(v->valuedouble >= 1 && v->valuedouble <= NM_VERSION) ||
+        v->valuedouble != floor(v->valuedouble))
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "name map: field 'version': %g, this anvil "
                             "reads versions 1 to %d", v->valuedouble, NM_VERSION);
     s = parse_entries(map, f.found[2]);
@@ -381,6 +404,13 @@ static cJSON *entry_json(const anvil_map_entry *e) {
     if (ok && (e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT || e->kind == ANVIL_MAP_CONV_BN_FOLD_BIAS))
         ok = add(o, "eps", exact_number(e->eps));
     if (ok && e->axis != 0) ok = add(o, "axis", cJSON_CreateNumber(e->axis));
+    if (ok && e->n_tied > 0) {
+        cJSON *tied = cJSON_CreateArray();
+        for (int32_t i = 0; ok && tied && i < e->n_tied; i++)
+            ok = add(tied, NULL, cJSON_CreateStringReference(e->tied[i]));
+        if (ok) ok = add(o, "tied", tied);
+        else cJSON_Delete(tied);
+    }
     if (!ok) {
         cJSON_Delete(o);
         return NULL;
@@ -390,11 +420,13 @@ static cJSON *entry_json(const anvil_map_entry *e) {
 
 /* The oldest version that holds the map (see NM_VERSION). */
 static int map_version(const anvil_name_map *map) {
+    int version = 1;
     for (size_t i = 0; i < map->count; i++) {
         const anvil_map_entry *e = &map->entries[i];
-        if (e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && (e->rank || e->axis)) return 2;
+        if (e->n_tied > 0) return 3;
+        if (e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && (e->rank || e->axis)) version = 2;
     }
-    return 1;
+    return version;
 }
 
 static cJSON *map_json(const anvil_name_map *map) {

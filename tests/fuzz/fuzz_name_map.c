@@ -39,6 +39,13 @@ static void check_entry(const anvil_map_entry *e) {
     if (e->axis < 0 || e->axis >= ANVIL_MAX_RANK ||
         (e->axis != 0 && e->kind != ANVIL_MAP_CONV_BN_FOLD_WEIGHT))
         __builtin_trap();
+    /* ties: identity and transpose only, named, never the entry's own source */
+    if (e->n_tied < 0 || e->n_tied > ANVIL_MAP_MAX_TIED || (e->n_tied > 0) != (e->tied != NULL) ||
+        (e->n_tied > 0 && e->kind > ANVIL_MAP_TRANSPOSE))
+        __builtin_trap();
+    for (int32_t i = 0; i < e->n_tied; i++)
+        if (!e->tied[i] || !e->tied[i][0] || strcmp(e->tied[i], e->sources[0]) == 0)
+            __builtin_trap();
 }
 
 static void check_same(const anvil_name_map *a, const anvil_name_map *b) {
@@ -56,6 +63,9 @@ static void check_same(const anvil_name_map *a, const anvil_name_map *b) {
             __builtin_trap();
         for (int32_t k = 0; k < x.n_sources; k++)
             if (strcmp(x.sources[k], y.sources[k])) __builtin_trap();
+        if (x.n_tied != y.n_tied) __builtin_trap();
+        for (int32_t k = 0; k < x.n_tied; k++)
+            if (strcmp(x.tied[k], y.tied[k])) __builtin_trap();
         if (anvil_name_map_find(b, x.onnx, &z) != ANVIL_OK || strcmp(z.onnx, x.onnx))
             __builtin_trap();
     }

@@ -2,8 +2,9 @@
  * fuzz_refit.c — libFuzzer target for the refit path: each input is a safetensors image that,
  * once it parses, refits a small compiled model (Conv + BatchNormalization (folded) + Relu +
  * Flatten + Gemm + Add) in place or as a copy, with check_finite, verify or a name map on some
- * inputs (most use the map: it takes fc.weight transposed from "fc.weight_t" — packed through a view — and
- * conv.weight from "conv.w").
+ * inputs (most use the map: it takes fc.weight transposed from "fc.weight_t" — packed through a
+ * view — and conv.weight from "conv.w", tied to "conv.w_copy": where both are present they must
+ * agree).
  * A failed refit must leave the engine giving bit-identical outputs; a successful one is
  * undone from the original weights, which must give the original outputs again exactly.
  * Seeds: tests/fuzz/corpus_refit (ANVIL_FUZZ_REFIT_WRITE_CORPUS=DIR ./fuzz_refit writes them);
@@ -204,6 +205,11 @@ static void write_corpus(const char *dir) {
     t[0].name = "conv.w";
     seed(dir, "mapped", t, N_WEIGHTS); /* needs the map: fc.weight transposed, conv renamed */
     memcpy(t, S.tensors, sizeof S.tensors);
+    t[0].name = "conv.w";
+    t[N_WEIGHTS] = t[0];
+    t[N_WEIGHTS].name = "conv.w_copy";
+    seed(dir, "tied", t, N_WEIGHTS + 1); /* through the map, the tie agreeing (bytes decide) */
+    memcpy(t, S.tensors, sizeof S.tensors);
     int64_t unused = 7;
     t[N_WEIGHTS] = (anvil_tensor){"num_batches_tracked", ANVIL_DTYPE_I64, 0, {0}, &unused, 8};
     seed(dir, "extra_tensor", t, N_WEIGHTS + 1);
@@ -260,10 +266,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     anvil_tensor_list_destroy(out);
     image_of(S.tensors, N_WEIGHTS, &S.original, &S.original_size);
     static const char map[] =
-        "{\"format\": \"anvil-name-map\", \"version\": 1, \"initializers\": ["
+        "{\"format\": \"anvil-name-map\", \"version\": 3, \"initializers\": ["
         "{\"onnx\": \"fc.weight\", \"kind\": \"transpose\", \"sources\": [\"fc.weight_t\"], "
         "\"perm\": [1, 0]}, "
-        "{\"onnx\": \"conv.weight\", \"kind\": \"identity\", \"sources\": [\"conv.w\"]}]}";
+        "{\"onnx\": \"conv.weight\", \"kind\": \"identity\", \"sources\": [\"conv.w\"], "
+        "\"tied\": [\"conv.w_copy\"]}]}";
     if (anvil_name_map_load_memory(map, sizeof map - 1, &S.map) != ANVIL_OK)
         die("name map: %s", anvil_last_error());
     /* A seed for fuzz_engine: this engine (a scaled Pack, packed slots, the name map). */

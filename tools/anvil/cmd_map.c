@@ -79,15 +79,35 @@ static int parse_map_args(int argc, char **argv, map_args *a) {
     return CLI_EXIT_OK;
 }
 
-/* True when some entry of the map reads checkpoint tensor `name`. */
+/* True when some entry of the map reads checkpoint tensor `name` (or checks it: a tie). */
 static bool used_by_map(const anvil_name_map *map, const char *name) {
     for (size_t i = 0; i < anvil_name_map_count(map); i++) {
         anvil_map_entry e;
         if (anvil_name_map_entry(map, i, &e) != ANVIL_OK) continue;
         for (int32_t k = 0; k < e.n_sources; k++)
             if (strcmp(e.sources[k], name) == 0) return true;
+        for (int32_t k = 0; k < e.n_tied; k++)
+            if (strcmp(e.tied[k], name) == 0) return true;
     }
     return false;
+}
+
+/* The entries with ties, one line each ("onnx = a, also b, c"), then their count. */
+static void print_tied(const anvil_name_map *map) {
+    size_t n = 0;
+    for (size_t i = 0; i < anvil_name_map_count(map); i++) {
+        anvil_map_entry e;
+        if (anvil_name_map_entry(map, i, &e) != ANVIL_OK || e.n_tied == 0) continue;
+        if (n == 0)
+            printf("tied initializers (each stands for checkpoint tensors equal today; a refit "
+                   "refuses a checkpoint where they differ):\n");
+        if (n++ >= MAP_LIST_MAX) continue;
+        printf("  %s = %s, also", e.onnx, e.sources[0]);
+        for (int32_t k = 0; k < e.n_tied && k < 3; k++) printf("%s %s", k ? "," : "", e.tied[k]);
+        printf("%s\n", e.n_tied > 3 ? ", ..." : "");
+    }
+    if (n > MAP_LIST_MAX) printf("  ... and %zu more\n", n - MAP_LIST_MAX);
+    if (n) printf("%-13s%zu\n", "tied", n);
 }
 
 /* "unused  52 of 314 (a, b, c, ...)": checkpoint tensors no entry reads, the first few named. */
@@ -126,6 +146,7 @@ static int print_summary(const map_args *a, const anvil_model *model,
         printf("  %s\n", anvil_name_map_unmatched(map, i));
     if (n_un > MAP_LIST_MAX) printf("  ... and %zu more\n", n_un - MAP_LIST_MAX);
     printf("%-13s%zu\n", "unmatched", n_un);
+    print_tied(map);
     print_unused(map, st);
     printf("%-13s%.1f ms\n", "time", ms);
     printf("%-13s%s (%zu entries)\n", "output", a->out_path, anvil_name_map_count(map));

@@ -30,11 +30,13 @@ def good_entries():
          "perm": [1, 0]},
         {"onnx": "onnx::ConvTranspose_12", "kind": "conv_bn_fold_weight", "sources": UP,
          "eps": 1e-5, "axis": 1},
+        {"onnx": "ln.weight", "kind": "identity", "sources": ["ln0.weight"],
+         "tied": ["ln1.weight", "ln2.weight"]},
     ]
 
 
 def doc(entries, **top):
-    d = {"format": "anvil-name-map", "version": 2, "initializers": entries,
+    d = {"format": "anvil-name-map", "version": 3, "initializers": entries,
          "unmatched": ["onnx::Constant_3"]}
     d.update(top)
     return d
@@ -60,7 +62,8 @@ CORRUPT = {
     "not_object.json": b"[1, 2, 3]\n",
     "trailing_garbage.json": dump(doc(good_entries())) + b"\n}x",
     "wrong_format.json": dump(doc(good_entries(), format="anvil-engine")),
-    "wrong_version.json": dump(doc(good_entries(), version=3)),
+    "wrong_version.json": dump(doc(good_entries(), version=4)),
+    "version_fraction.json": dump(doc(good_entries(), version=1.5)),
     "version_string.json": dump(doc(good_entries(), version="1")),
     "missing_initializers.json": b'{"format": "anvil-name-map", "version": 1}',
     "unknown_top_field.json": dump(doc(good_entries(), model="mobilenet")),
@@ -105,6 +108,13 @@ CORRUPT = {
     "eps_huge.json": dump(doc([{"onnx": "w", "kind": "conv_bn_fold_weight", "sources": W}]))
                      .replace(b'"sources"', b'"eps": 1e999, "sources"'),
     "eps_on_transpose.json": dump(with_entry(eps=1e-5)),
+    "tied_not_array.json": dump(with_entry(tied="a.weight")),
+    "tied_not_string.json": dump(with_entry(tied=["a.weight", 5])),
+    "tied_empty_name.json": dump(with_entry(tied=[""])),
+    "tied_own_source.json": dump(with_entry(tied=["a.weight", "proj.weight"])),
+    "tied_on_fold.json": dump(doc([{"onnx": "w", "kind": "conv_bn_fold_weight", "sources": W,
+                                    "eps": 1e-5, "tied": ["a.weight"]}])),
+    "huge_tied.json": dump(with_entry(tied=["t%d" % i for i in range(4097)])),
     "unknown_field.json": dump(with_entry(note="why")),
     "duplicate_field.json": dump(doc(good_entries())).replace(
         b'"kind": "transpose"', b'"kind": "transpose", "kind": "identity"'),
