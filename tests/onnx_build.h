@@ -1,6 +1,6 @@
 /* onnx_build.h — small ONNX models built in tests and fuzzers through protobuf-c: float
  * initializers, value infos, single-output nodes, and the packed model loaded with
- * anvil_model_load_memory. The protobuf structs point into the caller's storage (stack or
+ * anvil_model_load_memory or written to a file. The protobuf structs point into the caller's storage (stack or
  * static); nothing here allocates but the packed bytes. Header-only: each test is one
  * executable. */
 #ifndef ANVIL_TEST_ONNX_BUILD_H
@@ -9,6 +9,8 @@
 #include "anvil.h"
 #include "onnx.pb-c.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 /* A float initializer holding n floats of data (borrowed). */
@@ -72,22 +74,43 @@ static inline Onnx__ValueInfoProto *onnx_io_f32(onnx_io *p, const char *name, in
     return &p->v;
 }
 
-/* Packs `graph` into a model of the default domain at `opset` and loads it. */
-static inline anvil_status onnx_load_graph(Onnx__GraphProto *graph, int64_t opset,
-                                           anvil_model **out) {
+/* The bytes of a model of the default domain at `opset` holding `graph` (malloc'ed), NULL if
+ * out of memory. */
+static inline uint8_t *onnx_pack_graph(Onnx__GraphProto *graph, int64_t opset, size_t *size) {
     Onnx__OperatorSetIdProto set = ONNX__OPERATOR_SET_ID_PROTO__INIT, *sets[] = {&set};
     set.domain = "", set.has_version = 1, set.version = opset;
     Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
     model.has_ir_version = 1, model.ir_version = 8;
     model.graph = graph, model.n_opset_import = 1, model.opset_import = sets;
-    size_t size = onnx__model_proto__get_packed_size(&model);
-    uint8_t *bytes = malloc(size ? size : 1);
-    if (!bytes) return ANVIL_STATUS_OUT_OF_MEMORY;
-    anvil_status s = onnx__model_proto__pack(&model, bytes) == size
-                         ? anvil_model_load_memory(bytes, size, NULL, out)
-                         : ANVIL_STATUS_INTERNAL;
+    *size = onnx__model_proto__get_packed_size(&model);
+    uint8_t *bytes = malloc(*size ? *size : 1);
+    if (bytes && onnx__model_proto__pack(&model, bytes) != *size) {
+        free(bytes);
+        bytes = NULL;
+    }
+    return bytes;
+}
+
+/* Packs `graph` (see onnx_pack_graph) and loads it. */
+static inline anvil_status onnx_load_graph(Onnx__GraphProto *graph, int64_t opset,
+                                           anvil_model **out) {
+    size_t size = 0;
+    uint8_t *bytes = onnx_pack_graph(graph, opset, &size);
+    anvil_status s = bytes ? anvil_model_load_memory(bytes, size, NULL, out)
+                           : ANVIL_STATUS_OUT_OF_MEMORY;
     free(bytes);
     return s;
+}
+
+/* Packs `graph` (see onnx_pack_graph) into the file `path`; false on failure. */
+static inline bool onnx_save_graph(Onnx__GraphProto *graph, int64_t opset, const char *path) {
+    size_t size = 0;
+    uint8_t *bytes = onnx_pack_graph(graph, opset, &size);
+    FILE *f = bytes ? fopen(path, "wb") : NULL;
+    bool ok = f && fwrite(bytes, 1, size, f) == size;
+    if (f) ok = fclose(f) == 0 && ok;
+    free(bytes);
+    return ok;
 }
 
 #endif /* ANVIL_TEST_ONNX_BUILD_H */

@@ -11,8 +11,10 @@
  * gives the slots and outputs of compile(that state dict's model); one where they differ is
  * refused naming both and changes nothing, from a file, from tensors in memory, and after the
  * engine (with its map) is saved and loaded. The same model with ln2.scale and fc_copy.weight
- * as initializers of their own ties nothing. */
+ * as initializers of their own ties nothing. `anvil map` lists the ties. */
+#include "anvil.h"
 #include "check.h"
+#include "cli_runner.h"
 #include "onnx_build.h"
 #include "refit_helpers.h"
 
@@ -46,8 +48,8 @@ static void make_ckpt(ckpt *c, unsigned seed) {
 
 /* The exported model of state dict c: merged (ln.scale read twice, fc_copy.weight not in the
  * model) or not (ln2.scale and fc_copy.weight are initializers of their own, each read once:
- * then nothing may be tied, equal as they are). */
-static anvil_model *model_of(const ckpt *c, bool merged) {
+ * then nothing may be tied, equal as they are); written to save_path instead when given. */
+static anvil_model *model_of(const ckpt *c, bool merged, const char *save_path) {
     static float w9[N * N];
     for (int i = 0; i < N; i++)
         for (int j = 0; j < N; j++) w9[i * N + j] = c->v[FC][j * N + i];
@@ -84,7 +86,8 @@ static anvil_model *model_of(const ckpt *c, bool merged) {
     graph.n_input = 1, graph.input = pin;
     graph.n_output = merged ? 1 : 2, graph.output = pout;
     anvil_model *m = NULL;
-    CHECK_OK(onnx_load_graph(&graph, 17, &m));
+    if (save_path) CHECK(onnx_save_graph(&graph, 17, save_path));
+    else CHECK_OK(onnx_load_graph(&graph, 17, &m));
     return m;
 }
 
@@ -149,7 +152,7 @@ static void check_refit_to(anvil_engine *e, const ckpt *c, size_t count) {
     anvil_safetensors *st = write_ckpt(c, count);
     anvil_refit_source src = {ANVIL_REFIT_FROM_SAFETENSORS, NULL, st, NULL, 0};
     refit_in_place(e, &src);
-    anvil_model *m = model_of(c, true);
+    anvil_model *m = model_of(c, true, NULL);
     anvil_engine *want = m ? compile(m) : NULL;
     if (want) {
         check_same_slots(e, want);
@@ -163,11 +166,37 @@ static void check_refit_to(anvil_engine *e, const ckpt *c, size_t count) {
     anvil_safetensors_close(st);
 }
 
+/* `anvil map` lists the tied entries and counts the tied tensors as used. */
+static void check_cli(const ckpt *v1) {
+    char dir[] = "/tmp/anvil_test_tied_cli_XXXXXX", args[1024];
+    if (!mkdtemp(dir)) {
+        CHECK(false);
+        return;
+    }
+    char model[256], st[256], out[256];
+    snprintf(model, sizeof model, "%s/merged.onnx", dir);
+    snprintf(st, sizeof st, "%s/v1.safetensors", dir);
+    snprintf(out, sizeof out, "%s/map.json", dir);
+    model_of(v1, true, model);
+    CHECK_OK(anvil_safetensors_write(st, v1->t, N_CK));
+    snprintf(args, sizeof args, "map '%s' '%s' -o '%s'", model, st, out);
+    CHECK_EQ(run_cli(args, false), 0);
+    CHECK_CONTAINS(out_buf, "tied initializers");
+    CHECK_CONTAINS(out_buf, "  ln.scale = ln.scale, also ln2.scale\n");
+    CHECK_CONTAINS(out_buf, "  onnx::MatMul_9 = fc.weight, also fc_copy.weight\n");
+    CHECK_CONTAINS(out_buf, "tied         2\n");
+    CHECK_CONTAINS(out_buf, "unused       1 of 6 checkpoint tensors (ema.head.bias)\n");
+    unlink(model);
+    unlink(st);
+    unlink(out);
+    rmdir(dir);
+}
+
 int main(void) {
     static ckpt v1, v2, bad;
     make_ckpt(&v1, 1);
     make_ckpt(&v2, 2);
-    anvil_model *m1 = model_of(&v1, true);
+    anvil_model *m1 = model_of(&v1, true, NULL);
     anvil_safetensors *st1 = write_ckpt(&v1, N_CK);
     anvil_name_map *map = NULL;
     if (m1 && st1) CHECK_OK(anvil_name_map_build(m1, st1, NULL, &map));
@@ -204,7 +233,7 @@ int main(void) {
     if (loaded) check_refit_to(loaded, &v2, N_CK);
 
     /* Unmerged, the same equal tensors tie nothing: each is read once under its own name. */
-    anvil_model *own = model_of(&v1, false);
+    anvil_model *own = model_of(&v1, false, NULL);
     anvil_name_map *own_map = NULL;
     if (own) CHECK_OK(anvil_name_map_build(own, st1, NULL, &own_map));
     CHECK_EQ(anvil_name_map_count(own_map), 5);
@@ -216,6 +245,7 @@ int main(void) {
     anvil_name_map_destroy(own_map);
     anvil_model_destroy(own);
 
+    check_cli(&v1);
     anvil_engine_destroy(loaded);
     anvil_safetensors_close(st_bad);
     anvil_engine_destroy(e);
