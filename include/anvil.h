@@ -447,16 +447,7 @@ typedef struct anvil_map_entry {
     double eps;              /* BN folds */
     int32_t axis;            /* CONV_BN_FOLD_WEIGHT: W's output channel dim (0 to 7; 1 for a
                                 ConvTranspose, else 0) */
-    /* IDENTITY and TRANSPOSE: other checkpoint tensors the initializer may stand for, bitwise
-     * equal to sources[0] when the map was built. Exporters merge weights of equal value into
-     * one initializer (PyTorch's exporter deduplicates initializers by value in eval mode), and
-     * content cannot tell which of equal tensors a renamed initializer came from. A refit
-     * through the map refuses a checkpoint in which any of them differs from sources[0]: one
-     * initializer cannot hold both. At most ANVIL_MAP_MAX_TIED names. */
-    int32_t n_tied;
-    const char *const *tied;
 } anvil_map_entry;
-#define ANVIL_MAP_MAX_TIED 4096
 
 typedef struct anvil_map_options {
     double tolerance; /* default 1e-6: a candidate matches when max|a-b| <= tolerance * max|b|
@@ -470,21 +461,25 @@ anvil_map_options anvil_map_options_default(void);
  * Initializers that exist in the checkpoint under their own name with equal content (float
  * tensors: within the tolerance) are identity entries. Initializers nothing matches are left
  * out of the map (they are listed by anvil_name_map_unmatched).
- * Ties (anvil_map_entry.tied): the other checkpoint tensors of at least 2 elements bitwise
- * equal to an identity or transpose entry's source, except those another initializer matched
- * under its own name; for an initializer matched under its own name, only when the model's
- * nodes read it more than once (a merged initializer; else the name is taken at its word).
+ * Tie groups (anvil_name_map_tie): exporters merge weights of equal value into one initializer
+ * (PyTorch's exporter deduplicates initializers by value in eval mode), and content cannot tell
+ * which of several equal checkpoint tensors a renamed initializer came from. So an identity or
+ * transpose entry's source and the other checkpoint tensors (of at least 2 elements) bitwise
+ * equal to it whose role is not otherwise known (not matched by an initializer of their own
+ * name, not a BatchNorm fold's source) form a tie group; for an initializer matched under its
+ * own name only when the model reads it more than once (through Identity nodes and subgraphs
+ * too), the signature of a merge: an unused copy (an EMA) of a weight read once is not tied.
  * Errors: OUT_OF_MEMORY, INVALID_ARGUMENT. */
 anvil_status anvil_name_map_build(const anvil_model *model, const anvil_safetensors *checkpoint,
                                   const anvil_map_options *options, anvil_name_map **out);
 /* JSON file: {"format": "anvil-name-map", "version": 1, "initializers": [{"onnx": ...,
  * "kind": "identity" | "transpose" | "conv_bn_fold_weight" | "conv_bn_fold_bias",
- * "sources": [...], "perm": [...], "eps": ..., "axis": ..., "tied": [...]}, ...],
- * "unmatched": [...]} ("perm": transpose, optional for conv_bn_fold_weight; "axis": optional
- * for conv_bn_fold_weight, default 0; "tied": optional for identity and transpose). A map is
- * written with the oldest version that holds it: 3 if an entry has ties, else 2 if a fold
- * weight uses perm or axis, else 1; versions 1 to 3 are read. Loading checks every field
- * (PARSE_ERROR naming the entry and the field). */
+ * "sources": [...], "perm": [...], "eps": ..., "axis": ...}, ...], "unmatched": [...],
+ * "tied": [[name, name, ...], ...]} ("perm": transpose, optional for conv_bn_fold_weight;
+ * "axis": optional for conv_bn_fold_weight, default 0; "tied": optional, groups of 2 or more
+ * distinct names). A map is written with the oldest version that holds it: 3 if it has tie
+ * groups, else 2 if a fold weight uses perm or axis, else 1; versions 1 to 3 are read. Loading
+ * checks every field (PARSE_ERROR naming the entry and the field). */
 anvil_status anvil_name_map_load(const char *path, anvil_name_map **out);
 anvil_status anvil_name_map_load_memory(const void *data, size_t size, anvil_name_map **out);
 anvil_status anvil_name_map_save(const anvil_name_map *map, const char *path);
@@ -497,6 +492,14 @@ anvil_status anvil_name_map_find(const anvil_name_map *map, const char *onnx,
                                  anvil_map_entry *out);
 size_t anvil_name_map_unmatched_count(const anvil_name_map *map);
 const char *anvil_name_map_unmatched(const anvil_name_map *map, size_t index);
+/* Tie groups: checkpoint tensors that were bitwise equal when the map was built and that one
+ * initializer may stand for (see anvil_name_map_build). A refit through the map refuses
+ * (INVALID_GRAPH, naming them) a checkpoint in which members of a group differ: one weight of
+ * the engine cannot hold them apart. Group `index` has *count >= 2 names (borrowed, valid until
+ * the map is destroyed). */
+size_t anvil_name_map_tie_count(const anvil_name_map *map);
+anvil_status anvil_name_map_tie(const anvil_name_map *map, size_t index,
+                                const char *const **names, size_t *count);
 
 /* Stores a copy of `map` in the engine (replacing any): refits then accept checkpoints in the
  * map's source names, and engine files keep it. NULL removes it. */

@@ -135,11 +135,12 @@ static anvil_status report_problems(const problems *p) {
                                               "not use: " : "",
                             p->unused.count ? p->unused.text : "");
     if (p->tied.count)
-        return anvil__error(ANVIL_STATUS_INVALID_GRAPH, "refit: %d weight(s) of the engine "
-                            "each stand for checkpoint tensors that were equal when the name "
-                            "map was built (an exporter merged them into one initializer) and "
-                            "differ in this source: %s; one weight cannot hold them apart: "
-                            "export and compile the model again from this checkpoint",
+        return anvil__error(ANVIL_STATUS_INVALID_GRAPH, "refit: %d group(s) of checkpoint "
+                            "tensors tied in the name map (equal when it was built: an exporter "
+                            "may have merged them into one initializer) differ in this source: "
+                            "%s; one weight of the engine cannot hold them apart: export and "
+                            "compile the model again, or, if some are copies the model does not "
+                            "use (an EMA), build the map from a checkpoint where they differ",
                             p->tied.count, p->tied.text);
     if (p->dtype.count)
         return anvil__error(ANVIL_STATUS_DTYPE_MISMATCH, "refit: %d source weight(s) of the "
@@ -189,6 +190,9 @@ static anvil_status list_unused(const anvil_engine *e, const anvil_refit_source 
         for (int32_t k = 0; s == ANVIL_OK && k < entry.n_sources; k++)
             s = anvil__name_map_put(&used, entry.sources[k], i);
     }
+    for (size_t g = 0; map && g < map->n_ties; g++) /* checked against each other: read */
+        for (size_t k = 0; s == ANVIL_OK && k < map->ties[g].count; k++)
+            s = anvil__name_map_put(&used, map->ties[g].names[k], 0);
     const char *name;
     for (size_t i = 0; s == ANVIL_OK && (name = source_name(src, i)); i++)
         if (anvil__name_map_get(&used, name) < 0) anvil__name_list_add(unused, name, NULL);
@@ -234,24 +238,35 @@ static bool same_bits(const anvil__tensor *a, const anvil__tensor *b) {
     return a->bytes == 0 || (a->data && b->data && memcmp(a->data, b->data, a->bytes) == 0);
 }
 
-/* For each weight whose map entry has ties (anvil_map_entry.tied): every tied tensor the source
- * has must be bitwise equal to the entry's own source tensor there, since the engine holds one
- * weight for all of them. A source of ONNX initializers is not a checkpoint: nothing to do. */
-static void check_ties(const anvil_engine *e, const anvil_refit_source *src,
-                       const anvil_name_map *map, problems *p) {
+/* The initializer a tie group stands behind (an entry whose source is a member), for messages:
+ * runs on errors only, so a plain scan. */
+static const char *tie_weight(const anvil_name_map *map, const anvil__tie_group *tie) {
+    for (size_t i = 0; i < map->count; i++)
+        for (size_t k = 0; k < tie->count; k++)
+            if (strcmp(map->entries[i].sources[0], tie->names[k]) == 0)
+                return map->entries[i].onnx;
+    return "?";
+}
+
+/* The map's tie groups (anvil_name_map_tie): the members a checkpoint has must be bitwise
+ * equal, since one weight of the engine stands for all of them. A source of ONNX initializers
+ * is not a checkpoint: nothing to check. */
+static void check_ties(const anvil_refit_source *src, const anvil_name_map *map, problems *p) {
     if (!map || src->kind == ANVIL_REFIT_FROM_MODEL) return;
-    const anvil__graph *w = e->weights;
-    for (int32_t i = 0; i < w->n_inputs; i++) {
-        int32_t at = anvil__name_map_get(&map->index, w->values[w->inputs[i]].name);
-        const anvil_map_entry *entry = at >= 0 ? &map->entries[at] : NULL;
-        anvil__tensor a, t;
-        if (!entry || entry->n_tied == 0 || !find_source(src, entry->sources[0], &a)) continue;
-        for (int32_t k = 0; k < entry->n_tied; k++) {
-            if (!find_source(src, entry->tied[k], &t) || same_bits(&a, &t)) continue;
-            char detail[200];
-            snprintf(detail, sizeof detail, "('%.80s' differs from '%.80s')", entry->tied[k],
-                     entry->sources[0]);
-            anvil__name_list_add(&p->tied, entry->onnx, detail);
+    for (size_t g = 0; g < map->n_ties; g++) {
+        const anvil__tie_group *tie = &map->ties[g];
+        anvil__tensor first, t;
+        size_t at = tie->count; /* the first member the source has */
+        for (size_t k = 0; k < tie->count; k++) {
+            if (at == tie->count) {
+                if (find_source(src, tie->names[k], &first)) at = k;
+                continue;
+            }
+            if (!find_source(src, tie->names[k], &t) || same_bits(&first, &t)) continue;
+            char detail[320];
+            snprintf(detail, sizeof detail, "and '%.100s' (a group of %zu, weight '%.100s')",
+                     tie->names[k], tie->count, tie_weight(map, tie));
+            anvil__name_list_add(&p->tied, tie->names[at], detail);
             break;
         }
     }
@@ -344,7 +359,7 @@ anvil_status anvil__refit_gather(const anvil_engine *e, const anvil_refit_source
     if (s == ANVIL_OK) s = find_all(e, src, map, viewable, out, found, p);
     for (int32_t i = 0; s == ANVIL_OK && i < w->n_inputs; i++)
         if (found[i]) check_one(&w->values[w->inputs[i]], &out->t[i], check_finite, p);
-    if (s == ANVIL_OK) check_ties(e, src, map, p);
+    if (s == ANVIL_OK) check_ties(src, map, p);
     anvil__free(found);
     anvil__free(viewable);
     if (s == ANVIL_OK && src->kind == ANVIL_REFIT_FROM_MODEL)

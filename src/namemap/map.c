@@ -1,7 +1,8 @@
 /*
- * map.c — the anvil_name_map object: entries and the unmatched list, their validation (shared by
- * the JSON loader and the matcher), lookups, copies. Not here: JSON (map_json.c), computing
- * initializers (map_compute.c), matching a model to a checkpoint (map_build*.c).
+ * map.c — the anvil_name_map object: entries, the unmatched list and the tie groups, their
+ * validation (shared by the JSON loader and the matcher), lookups, copies. Not here: JSON
+ * (map_json.c), computing initializers (map_compute.c), matching a model to a checkpoint
+ * (map_build*.c).
  */
 #include "namemap/name_map.h"
 
@@ -49,14 +50,19 @@ anvil_name_map *anvil__name_map_new(void) { return anvil__calloc(1, sizeof(anvil
 static void free_entry(anvil_map_entry *e) {
     anvil__free((void *)e->onnx);
     for (int i = 0; i < 5; i++) anvil__free((void *)e->sources[i]);
-    for (int32_t i = 0; e->tied && i < e->n_tied; i++) anvil__free((void *)e->tied[i]);
-    anvil__free((void *)e->tied);
+}
+
+static void free_tie(anvil__tie_group *t) {
+    for (size_t i = 0; t->names && i < t->count; i++) anvil__free(t->names[i]);
+    anvil__free(t->names);
 }
 
 void anvil_name_map_destroy(anvil_name_map *map) {
     if (!map) return;
     for (size_t i = 0; i < map->count; i++) free_entry(&map->entries[i]);
     for (size_t i = 0; i < map->n_unmatched; i++) anvil__free(map->unmatched[i]);
+    for (size_t i = 0; i < map->n_ties; i++) free_tie(&map->ties[i]);
+    anvil__free(map->ties);
     anvil__free(map->entries);
     anvil__free(map->unmatched);
     anvil__name_map_free(&map->index);
@@ -105,27 +111,6 @@ static anvil_status check_perm(const anvil_map_entry *e, const char *where,
     return ANVIL_OK;
 }
 
-/* Ties name other tensors than the source, on identity and transpose entries only. */
-static anvil_status check_tied(const anvil_map_entry *e, const char *where,
-                               anvil_status invalid) {
-    if (e->n_tied == 0) return ANVIL_OK;
-    if (e->kind != ANVIL_MAP_IDENTITY && e->kind != ANVIL_MAP_TRANSPOSE)
-        return anvil__error(invalid, "%s: field 'tied': not allowed for kind %s", where,
-                            anvil__map_kind_name(e->kind));
-    if (e->n_tied < 0 || e->n_tied > ANVIL_MAP_MAX_TIED || !e->tied)
-        return anvil__error(invalid, "%s: field 'tied': %d names, expected 0 to %d", where,
-                            (int)e->n_tied, ANVIL_MAP_MAX_TIED);
-    for (int32_t i = 0; i < e->n_tied; i++) {
-        char field[32];
-        snprintf(field, sizeof field, "tied[%d]", (int)i);
-        anvil_status s = check_name(e->tied[i], false, where, field, invalid);
-        if (s != ANVIL_OK) return s;
-        if (strcmp(e->tied[i], e->sources[0]) == 0)
-            return anvil__error(invalid, "%s: field '%s': the entry's own source", where, field);
-    }
-    return ANVIL_OK;
-}
-
 static anvil_status check_entry(const anvil_map_entry *e, const char *where,
                                 anvil_status invalid) {
     int32_t n = anvil__map_kind_sources(e->kind);
@@ -157,7 +142,7 @@ static anvil_status check_entry(const anvil_map_entry *e, const char *where,
     if (e->axis < 0 || e->axis >= ANVIL_MAX_RANK)
         return anvil__error(invalid, "%s: field 'axis': %d is not an axis (0 to %d)", where,
                             (int)e->axis, ANVIL_MAX_RANK - 1);
-    return check_tied(e, where, invalid);
+    return ANVIL_OK;
 }
 
 static anvil_status check_new_name(const anvil_name_map *map, const char *name,
@@ -181,15 +166,6 @@ static anvil_status copy_entry(const anvil_map_entry *e, anvil_map_entry *c) {
     bool ok = c->onnx != NULL;
     for (int32_t i = 0; ok && i < e->n_sources; i++)
         ok = (c->sources[i] = anvil__strdup(e->sources[i])) != NULL;
-    const char **tied = NULL;
-    if (ok && e->n_tied > 0) {
-        ok = (tied = anvil__calloc((size_t)e->n_tied, sizeof *tied)) != NULL;
-        c->tied = tied;
-    }
-    for (int32_t i = 0; ok && i < e->n_tied; i++) {
-        ok = (tied[i] = anvil__strdup(e->tied[i])) != NULL;
-        c->n_tied = i + 1; /* what free_entry frees */
-    }
     if (ok) return ANVIL_OK;
     free_entry(c);
     return ANVIL_STATUS_OUT_OF_MEMORY;
@@ -245,6 +221,58 @@ anvil_status anvil__name_map_add_unmatched(anvil_name_map *map, const char *name
     return ANVIL_OK;
 }
 
+anvil_status anvil__name_map_add_tie(anvil_name_map *map, const char *const *names, size_t count,
+                                     const char *where, anvil_status invalid) {
+    if (count < 2 || !names)
+        return anvil__error(invalid, "%s: field 'tied': a group of %zu name(s), expected 2 or "
+                            "more", where, count);
+    if (count > ANVIL_NAME_MAP_MAX_ENTRIES - map->n_tie_names)
+        return anvil__error(ANVIL_STATUS_LIMIT_EXCEEDED, "name map: more than %zu tied names",
+                            ANVIL_NAME_MAP_MAX_ENTRIES);
+    anvil__name_map seen;
+    memset(&seen, 0, sizeof seen);
+    anvil_status s = ANVIL_OK;
+    for (size_t i = 0; s == ANVIL_OK && i < count; i++) {
+        char field[48];
+        snprintf(field, sizeof field, "tied[%zu]", i);
+        s = check_name(names[i], false, where, field, invalid);
+        if (s == ANVIL_OK && anvil__name_map_get(&seen, names[i]) >= 0)
+            s = anvil__error(invalid, "%s: field '%s': '%.200s' appears twice in the group",
+                             where, field, names[i]);
+        if (s == ANVIL_OK) s = anvil__name_map_put(&seen, names[i], (int32_t)i);
+    }
+    anvil__name_map_free(&seen);
+    if (s == ANVIL_OK) s = reserve((void **)&map->ties, &map->cap_ties, map->n_ties, sizeof *map->ties);
+    if (s != ANVIL_OK) return s;
+    anvil__tie_group t = {anvil__calloc(count, sizeof(char *)), count};
+    bool ok = t.names != NULL;
+    for (size_t i = 0; ok && i < count; i++) ok = (t.names[i] = anvil__strdup(names[i])) != NULL;
+    if (!ok) {
+        free_tie(&t);
+        return ANVIL_STATUS_OUT_OF_MEMORY;
+    }
+    map->ties[map->n_ties++] = t;
+    map->n_tie_names += count;
+    return ANVIL_OK;
+}
+
+size_t anvil_name_map_tie_count(const anvil_name_map *map) { return map ? map->n_ties : 0; }
+
+anvil_status anvil_name_map_tie(const anvil_name_map *map, size_t index,
+                                const char *const **names, size_t *count) {
+    if (!map || !names || !count)
+        return anvil__error(ANVIL_STATUS_INVALID_ARGUMENT, "name_map_tie: NULL argument");
+    *names = NULL;
+    *count = 0;
+    if (index >= map->n_ties)
+        return anvil__error(ANVIL_STATUS_OUT_OF_RANGE,
+                            "name_map_tie: index %zu out of range (%zu groups)", index,
+                            map->n_ties);
+    *names = (const char *const *)map->ties[index].names;
+    *count = map->ties[index].count;
+    return ANVIL_OK;
+}
+
 size_t anvil_name_map_count(const anvil_name_map *map) { return map ? map->count : 0; }
 
 anvil_status anvil_name_map_entry(const anvil_name_map *map, size_t index, anvil_map_entry *out) {
@@ -292,6 +320,9 @@ anvil_status anvil__name_map_clone(const anvil_name_map *map, anvil_name_map **o
     for (size_t i = 0; s == ANVIL_OK && i < map->n_unmatched; i++)
         s = anvil__name_map_add_unmatched(c, map->unmatched[i], "name map copy",
                                           ANVIL_STATUS_INTERNAL);
+    for (size_t i = 0; s == ANVIL_OK && i < map->n_ties; i++)
+        s = anvil__name_map_add_tie(c, (const char *const *)map->ties[i].names,
+                                    map->ties[i].count, "name map copy", ANVIL_STATUS_INTERNAL);
     if (s != ANVIL_OK) {
         anvil_name_map_destroy(c);
         return s;

@@ -3,11 +3,12 @@
  * by content. Identity first (same name preferred, where float tensors may differ within the
  * tolerance; then by XXH3 hash, ties in checkpoint order), then transposes (rank 2 to 4, every
  * permutation the shapes allow), then BatchNorm folds into Conv weights (map_build_bn.c), then
- * ties (other checkpoint tensors equal to an entry's source, see anvil.h).
+ * tie groups (anvil.h: checkpoint tensors equal to a source that its initializer may stand for).
  * Renamed matches need at least 2 elements: a scalar constant would match by coincidence.
  */
 #include "api/model.h"
 #include "namemap/name_map.h"
+#include "passes/passes.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -101,21 +102,16 @@ static nm_hashed *hash_index(const anvil__nm_build *b) {
     return h;
 }
 
-/* The first element of h (n elements) whose hash is >= hash. */
-static size_t first_hash(const nm_hashed *h, size_t n, uint64_t hash) {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
+/* The first checkpoint tensor (in checkpoint order) equal to t, or -1. */
+static int64_t find_equal(const anvil__nm_build *b, const nm_hashed *h, const anvil__tensor *t) {
+    uint64_t hash = XXH3_64bits(t->data, t->bytes);
+    size_t lo = 0, hi = b->n_ck;
+    while (lo < hi) { /* first element with h[].hash >= hash */
         size_t mid = lo + (hi - lo) / 2;
         if (h[mid].hash < hash) lo = mid + 1;
         else hi = mid;
     }
-    return lo;
-}
-
-/* The first checkpoint tensor (in checkpoint order) equal to t, or -1. */
-static int64_t find_equal(const anvil__nm_build *b, const nm_hashed *h, const anvil__tensor *t) {
-    uint64_t hash = XXH3_64bits(t->data, t->bytes);
-    for (size_t k = first_hash(h, b->n_ck, hash); k < b->n_ck && h[k].hash == hash; k++)
+    for (size_t k = lo; k < b->n_ck && h[k].hash == hash; k++)
         if (equal_content(t, &b->ck[h[k].index].t)) return (int64_t)h[k].index;
     return -1;
 }
@@ -269,68 +265,58 @@ static void match_plain(anvil__nm_build *b, const nm_hashed *h, int32_t i) {
     }
 }
 
-/* ---- ties: checkpoint tensors an identity or transpose entry may stand for as well ------- */
+/* ---- tie groups ------------------------------------------------------------------------- */
 
-/* Per initializer, how many node inputs of the graph read it. */
+/* Per initializer, how many times the model reads it: node inputs and subgraph captures
+ * (anvil__pass_uses_init), and through an Identity node its output's readers. */
 static int32_t *read_counts(const anvil__graph *g) {
-    int32_t *by_value = anvil__calloc((size_t)g->n_values + 1, sizeof *by_value);
-    int32_t *counts = anvil__calloc((size_t)g->n_inits + 1, sizeof *counts);
-    if (!by_value || !counts) {
-        anvil__free(by_value);
-        anvil__free(counts);
+    anvil__uses u;
+    memset(&u, 0, sizeof u);
+    int32_t *reads = anvil__calloc((size_t)g->n_inits + 1, sizeof *reads);
+    if (!reads || anvil__pass_uses_init(g, &u) != ANVIL_OK) {
+        anvil__pass_uses_free(&u);
+        anvil__free(reads);
         return NULL;
     }
-    for (int32_t n = 0; n < g->n_nodes; n++)
-        for (int32_t k = 0; k < g->nodes[n].n_inputs; k++) {
-            int32_t v = g->nodes[n].inputs[k];
-            if (v >= 0 && v < g->n_values) by_value[v]++;
+    for (int32_t ni = g->n_nodes - 1; ni >= 0; ni--) { /* topological order: readers first */
+        const anvil__node *n = &g->nodes[ni];
+        if (!n->op_type || strcmp(n->op_type, "Identity") != 0 || n->n_inputs != 1 ||
+            n->n_outputs != 1 || n->inputs[0] < 0 || n->outputs[0] < 0)
+            continue;
+        int32_t more = anvil__pass_uses_of(&u, n->outputs[0]) - 1;
+        if (more > 0 && n->inputs[0] < u.n) u.count[n->inputs[0]] += more;
+    }
+    for (int32_t i = 0; i < g->n_inits; i++) reads[i] = anvil__pass_uses_of(&u, g->inits[i].value);
+    anvil__pass_uses_free(&u);
+    return reads;
+}
+
+/* Classes of bitwise equal checkpoint tensors of 2+ elements: next[k] is the following member of
+ * k's class in checkpoint order (-1 at the end), head[k] its first member (-1 for a tensor equal
+ * to no other). One pass over h's runs of equal hashes. */
+static void equal_classes(const anvil__nm_build *b, const nm_hashed *h, int64_t *head,
+                          int64_t *next) {
+    for (size_t k = 0; k < b->n_ck; k++) head[k] = next[k] = -1;
+    for (size_t lo = 0, hi; lo < b->n_ck; lo = hi) {
+        for (hi = lo + 1; hi < b->n_ck && h[hi].hash == h[lo].hash;) hi++;
+        for (size_t a = lo; hi - lo > 1 && a < hi; a++) { /* h: by index within a hash */
+            size_t first = h[a].index, last = first;
+            if (head[first] >= 0 || b->ck[first].numel < 2) continue;
+            for (size_t c = a + 1; c < hi; c++) {
+                size_t k = h[c].index;
+                if (head[k] >= 0 || !equal_content(&b->ck[k].t, &b->ck[first].t)) continue;
+                head[k] = head[first] = (int64_t)first;
+                next[last] = (int64_t)k;
+                last = k;
+            }
         }
-    for (int32_t i = 0; i < g->n_inits; i++) counts[i] = by_value[g->inits[i].value];
-    anvil__free(by_value);
-    return counts;
+    }
 }
 
-/* Fills found[i].tied (names borrowed from the checkpoint; the array from anvil__malloc) with
- * the checkpoint tensors bitwise equal to the entry's source, of at least 2 elements, whose
- * role is not known otherwise (`claimed`). An initializer matched under its own
- * name gets ties only when read more than once: a merged initializer; one read once is what
- * its name says even when an unused copy (an EMA, a frozen teacher) holds equal values. */
-static anvil_status find_ties(anvil__nm_build *b, const nm_hashed *h, const bool *claimed,
-                              const int32_t *reads, int32_t i) {
-    anvil_map_entry *e = &b->found[i];
-    if (e->n_sources == 0 || (e->kind != ANVIL_MAP_IDENTITY && e->kind != ANVIL_MAP_TRANSPOSE))
-        return ANVIL_OK;
-    if (b->same_name[i] && reads[i] < 2) return ANVIL_OK;
-    int32_t j = anvil__name_map_get(&b->ck_index, e->sources[0]);
-    if (j < 0 || b->ck[j].numel < 2) return ANVIL_OK;
-    const anvil__nm_ckpt *src = &b->ck[j];
-    size_t first = first_hash(h, b->n_ck, src->hash), n = 0;
-    for (size_t k = first; k < b->n_ck && h[k].hash == src->hash; k++) {
-        size_t c = h[k].index;
-        n += c != (size_t)j && !claimed[c] && equal_content(&b->ck[c].t, &src->t);
-    }
-    if (n == 0) return ANVIL_OK;
-    if (n > ANVIL_MAP_MAX_TIED) n = ANVIL_MAP_MAX_TIED; /* the first in checkpoint order */
-    const char **tied = anvil__calloc(n, sizeof *tied);
-    if (!tied) return ANVIL_STATUS_OUT_OF_MEMORY;
-    size_t m = 0;
-    for (size_t k = first; m < n && k < b->n_ck && h[k].hash == src->hash; k++) {
-        size_t c = h[k].index;
-        if (c != (size_t)j && !claimed[c] && equal_content(&b->ck[c].t, &src->t))
-            tied[m++] = b->ck[c].name;
-    }
-    e->tied = tied;
-    e->n_tied = (int32_t)m;
-    return ANVIL_OK;
-}
-
-static anvil_status match_ties(anvil__nm_build *b, const nm_hashed *h) {
-    int32_t *reads = read_counts(b->g);
-    bool *claimed = anvil__calloc(b->n_ck + 1, sizeof *claimed);
-    anvil_status s = reads && claimed ? ANVIL_OK : ANVIL_STATUS_OUT_OF_MEMORY;
-    /* claimed: the sources of matches by name (identity under the initializer's own name) and
-     * of BatchNorm folds (found by layer structure), whose roles are known */
-    for (int32_t i = 0; s == ANVIL_OK && i < b->g->n_inits; i++) {
+/* claimed[k]: tensor k's role is known: an initializer of its name matched it, or it is a
+ * BatchNorm fold's source (found by layer structure). */
+static void claim_known(const anvil__nm_build *b, bool *claimed) {
+    for (int32_t i = 0; i < b->g->n_inits; i++) {
         const anvil_map_entry *e = &b->found[i];
         bool fold = e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT ||
                     e->kind == ANVIL_MAP_CONV_BN_FOLD_BIAS;
@@ -339,10 +325,53 @@ static anvil_status match_ties(anvil__nm_build *b, const nm_hashed *h) {
             if (j >= 0) claimed[j] = true;
         }
     }
+}
+
+/* The tie group of initializer i, if any: its source j and the unclaimed tensors equal to it;
+ * none for an initializer matched under its own name and read once (then the name is taken at
+ * its word). Groups are emitted once: per class for unclaimed sources, per claimed source. */
+static anvil_status tie_group(const anvil__nm_build *b, int32_t i, const int32_t *reads,
+                              const int64_t *head, const int64_t *next, const bool *claimed,
+                              bool *done, const char **names, anvil_name_map *map) {
+    const anvil_map_entry *e = &b->found[i];
+    if (e->n_sources == 0 || (e->kind != ANVIL_MAP_IDENTITY && e->kind != ANVIL_MAP_TRANSPOSE))
+        return ANVIL_OK;
+    if (b->same_name[i] && reads[i] < 2) return ANVIL_OK;
+    int32_t j = anvil__name_map_get(&b->ck_index, e->sources[0]);
+    if (j < 0 || head[j] < 0) return ANVIL_OK;
+    /* done: [0, n_ck) by class for unclaimed sources, [n_ck, 2 n_ck) by claimed source */
+    size_t key = claimed[j] ? b->n_ck + (size_t)j : (size_t)head[j], m = 0;
+    if (done[key]) return ANVIL_OK;
+    done[key] = true;
+    if (claimed[j]) names[m++] = b->ck[j].name;
+    for (int64_t k = head[j]; k >= 0; k = next[k])
+        if (!claimed[k]) names[m++] = b->ck[k].name;
+    if (m < 2) return ANVIL_OK;
+    return anvil__name_map_add_tie(map, names, m, "name map", ANVIL_STATUS_INVALID_ARGUMENT);
+}
+
+static anvil_status match_ties(const anvil__nm_build *b, const nm_hashed *h,
+                               anvil_name_map *map) {
+    size_t n = b->n_ck + 1;
+    int32_t *reads = read_counts(b->g);
+    int64_t *head = anvil__malloc_array(n, sizeof *head), *next = anvil__malloc_array(n, sizeof *next);
+    bool *claimed = anvil__calloc(n, sizeof *claimed), *done = anvil__calloc(2 * n, sizeof *done);
+    const char **names = anvil__calloc(n, sizeof *names);
+    anvil_status s = reads && head && next && claimed && done && names
+                         ? ANVIL_OK
+                         : ANVIL_STATUS_OUT_OF_MEMORY;
+    if (s == ANVIL_OK) {
+        equal_classes(b, h, head, next);
+        claim_known(b, claimed);
+    }
     for (int32_t i = 0; s == ANVIL_OK && i < b->g->n_inits; i++)
-        s = find_ties(b, h, claimed, reads, i);
+        s = tie_group(b, i, reads, head, next, claimed, done, names, map);
     anvil__free(reads);
+    anvil__free(head);
+    anvil__free(next);
     anvil__free(claimed);
+    anvil__free(done);
+    anvil__free(names);
     return s;
 }
 
@@ -392,10 +421,9 @@ anvil_status anvil_name_map_build(const anvil_model *model, const anvil_safetens
     if (s == ANVIL_OK && !(h = hash_index(&b))) s = ANVIL_STATUS_OUT_OF_MEMORY;
     for (int32_t i = 0; s == ANVIL_OK && i < b.g->n_inits; i++) match_plain(&b, h, i);
     if (s == ANVIL_OK) s = anvil__nm_match_folds(&b);
-    if (s == ANVIL_OK) s = match_ties(&b, h);
     if (s == ANVIL_OK && !(map = anvil__name_map_new())) s = ANVIL_STATUS_OUT_OF_MEMORY;
     if (s == ANVIL_OK) s = emit(&b, map);
-    for (int32_t i = 0; b.found && i < b.g->n_inits; i++) anvil__free((void *)b.found[i].tied);
+    if (s == ANVIL_OK) s = match_ties(&b, h, map);
     anvil__free(h);
     anvil__free(b.ck);
     anvil__free(b.found);

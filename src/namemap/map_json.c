@@ -1,6 +1,6 @@
 /*
  * map_json.c — name map files: {"format": "anvil-name-map", "version": 1 to 3,
- * "initializers": [...], "unmatched": [...]} read with cJSON, every field of the untrusted text
+ * "initializers": [...], "unmatched": [...], "tied": [[...], ...]} read with cJSON, every field of the untrusted text
  * checked (types, counts, lengths, unknown and duplicate fields), and written back in the same
  * format. Not here: what
  * the entries mean (map.c checks them, map_compute.c applies them).
@@ -145,27 +145,8 @@ static anvil_status parse_eps(const cJSON *item, const char *where, anvil_map_en
     return ANVIL_OK;
 }
 
-static const char *const k_entry_fields[] = {"onnx", "kind",  "sources", "perm",
-                                             "eps",  "axis", "tied"};
-enum { F_ONNX, F_KIND, F_SOURCES, F_PERM, F_EPS, F_AXIS, F_TIED, F_COUNT };
-
-/* "tied": names into *names (from anvil__malloc, the strings borrowed from the JSON). */
-static anvil_status parse_tied(const cJSON *item, const char *where, anvil_map_entry *e,
-                               const char ***names) {
-    int n = 0;
-    anvil_status s = get_array(item, where, "tied", ANVIL_MAP_MAX_TIED, &n);
-    if (s != ANVIL_OK || n == 0) return s;
-    if (!(*names = anvil__calloc((size_t)n, sizeof **names))) return ANVIL_STATUS_OUT_OF_MEMORY;
-    int i = 0;
-    for (const cJSON *c = item->child; c; c = c->next, i++) {
-        char field[32];
-        snprintf(field, sizeof field, "tied[%d]", i);
-        if ((s = get_string(c, where, field, &(*names)[i])) != ANVIL_OK) return s;
-    }
-    e->tied = *names;
-    e->n_tied = n;
-    return ANVIL_OK;
-}
+static const char *const k_entry_fields[] = {"onnx", "kind", "sources", "perm", "eps", "axis"};
+enum { F_ONNX, F_KIND, F_SOURCES, F_PERM, F_EPS, F_AXIS };
 
 static anvil_status parse_axis(const cJSON *item, const char *where, anvil_map_entry *e) {
     double d = cJSON_IsNumber(item) ? item->valuedouble : -1;
@@ -214,7 +195,7 @@ static anvil_status parse_entry(anvil_name_map *map, const cJSON *item, size_t i
     snprintf(where, sizeof where, "name map: initializers[%zu]", index);
     if (!cJSON_IsObject(item))
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "%s: not an object", where);
-    nm_fields f = {k_entry_fields, {NULL}, F_COUNT};
+    nm_fields f = {k_entry_fields, {NULL}, 6};
     anvil_map_entry e;
     memset(&e, 0, sizeof e);
     const cJSON *onnx = cJSON_GetObjectItemCaseSensitive(item, "onnx");
@@ -232,12 +213,9 @@ static anvil_status parse_entry(anvil_name_map *map, const cJSON *item, size_t i
                  "conv_bn_fold_weight or conv_bn_fold_bias)", NM_MSG_NAME, kind);
         return parse_error_at(where, "kind", what);
     }
-    const char **tied = NULL;
     s = parse_sources(f.found[F_SOURCES], where, &e);
     if (s == ANVIL_OK) s = parse_kind_fields(&f, where, &e);
-    if (s == ANVIL_OK && f.found[F_TIED]) s = parse_tied(f.found[F_TIED], where, &e, &tied);
     if (s == ANVIL_OK) s = anvil__name_map_add(map, &e, where, ANVIL_STATUS_PARSE_ERROR);
-    anvil__free(tied);
     return s;
 }
 
@@ -266,12 +244,39 @@ static anvil_status parse_unmatched(anvil_name_map *map, const cJSON *item) {
     return s;
 }
 
-static const char *const k_top_fields[] = {"format", "version", "initializers", "unmatched"};
+/* "tied": an array of groups, each an array of names (map.c checks them). */
+static anvil_status parse_tied(anvil_name_map *map, const cJSON *item) {
+    int n = 0;
+    anvil_status s = get_array(item, "name map", "tied", (int)ANVIL_NAME_MAP_MAX_ENTRIES, &n);
+    int i = 0;
+    for (const cJSON *g = s == ANVIL_OK ? item->child : NULL; g && s == ANVIL_OK; g = g->next) {
+        char where[64];
+        snprintf(where, sizeof where, "name map: tied[%d]", i++);
+        int count = 0;
+        s = get_array(g, where, "tied", (int)ANVIL_NAME_MAP_MAX_ENTRIES, &count);
+        const char **names = s == ANVIL_OK ? anvil__calloc((size_t)count + 1, sizeof *names)
+                                           : NULL;
+        if (s == ANVIL_OK && !names) s = ANVIL_STATUS_OUT_OF_MEMORY;
+        int k = 0;
+        for (const cJSON *c = names ? g->child : NULL; c && s == ANVIL_OK; c = c->next, k++) {
+            char field[32];
+            snprintf(field, sizeof field, "tied[%d]", k);
+            s = get_string(c, where, field, &names[k]);
+        }
+        if (s == ANVIL_OK)
+            s = anvil__name_map_add_tie(map, names, (size_t)count, where, ANVIL_STATUS_PARSE_ERROR);
+        anvil__free(names);
+    }
+    return s;
+}
+
+static const char *const k_top_fields[] = {"format", "version", "initializers", "unmatched",
+                                           "tied"};
 
 static anvil_status parse_root(anvil_name_map *map, const cJSON *root) {
     if (!cJSON_IsObject(root))
         return anvil__error(ANVIL_STATUS_PARSE_ERROR, "name map: not a JSON object");
-    nm_fields f = {k_top_fields, {NULL}, 4};
+    nm_fields f = {k_top_fields, {NULL}, 5};
     const char *format = NULL;
     anvil_status s = collect_fields(root, &f, "name map");
     if (s == ANVIL_OK) s = get_string(f.found[0], "name map", "format", &format);
@@ -289,6 +294,7 @@ static anvil_status parse_root(anvil_name_map *map, const cJSON *root) {
                             "reads versions 1 to %d", v->valuedouble, NM_VERSION);
     s = parse_entries(map, f.found[2]);
     if (s == ANVIL_OK && f.found[3]) s = parse_unmatched(map, f.found[3]);
+    if (s == ANVIL_OK && f.found[4]) s = parse_tied(map, f.found[4]);
     return s;
 }
 
@@ -404,13 +410,6 @@ static cJSON *entry_json(const anvil_map_entry *e) {
     if (ok && (e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT || e->kind == ANVIL_MAP_CONV_BN_FOLD_BIAS))
         ok = add(o, "eps", exact_number(e->eps));
     if (ok && e->axis != 0) ok = add(o, "axis", cJSON_CreateNumber(e->axis));
-    if (ok && e->n_tied > 0) {
-        cJSON *tied = cJSON_CreateArray();
-        for (int32_t i = 0; ok && tied && i < e->n_tied; i++)
-            ok = add(tied, NULL, cJSON_CreateStringReference(e->tied[i]));
-        if (ok) ok = add(o, "tied", tied);
-        else cJSON_Delete(tied);
-    }
     if (!ok) {
         cJSON_Delete(o);
         return NULL;
@@ -420,13 +419,27 @@ static cJSON *entry_json(const anvil_map_entry *e) {
 
 /* The oldest version that holds the map (see NM_VERSION). */
 static int map_version(const anvil_name_map *map) {
-    int version = 1;
+    if (map->n_ties) return 3;
     for (size_t i = 0; i < map->count; i++) {
         const anvil_map_entry *e = &map->entries[i];
-        if (e->n_tied > 0) return 3;
-        if (e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && (e->rank || e->axis)) version = 2;
+        if (e->kind == ANVIL_MAP_CONV_BN_FOLD_WEIGHT && (e->rank || e->axis)) return 2;
     }
-    return version;
+    return 1;
+}
+
+static cJSON *ties_json(const anvil_name_map *map) {
+    cJSON *ties = cJSON_CreateArray();
+    for (size_t i = 0; ties && i < map->n_ties; i++) {
+        cJSON *group = cJSON_CreateArray();
+        bool ok = add(ties, NULL, group);
+        for (size_t k = 0; ok && k < map->ties[i].count; k++)
+            ok = add(group, NULL, cJSON_CreateStringReference(map->ties[i].names[k]));
+        if (!ok) {
+            cJSON_Delete(ties);
+            return NULL;
+        }
+    }
+    return ties;
 }
 
 static cJSON *map_json(const anvil_name_map *map) {
@@ -444,6 +457,7 @@ static cJSON *map_json(const anvil_name_map *map) {
     else cJSON_Delete(entries);
     if (ok) ok = add(root, "unmatched", unmatched);
     else cJSON_Delete(unmatched);
+    if (ok && map->n_ties) ok = add(root, "tied", ties_json(map));
     if (!ok) {
         cJSON_Delete(root);
         return NULL;

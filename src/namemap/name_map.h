@@ -45,11 +45,19 @@ anvil_status anvil__name_map_clone(const anvil_name_map *map, anvil_name_map **o
 #define ANVIL_NAME_MAP_MAX_ENTRIES ((size_t)1 << 20)
 #define ANVIL_NAME_MAP_MAX_NAME 4096 /* bytes of one tensor name */
 
+/* A tie group (anvil_name_map_tie): names owned. */
+typedef struct anvil__tie_group {
+    char **names;
+    size_t count;
+} anvil__tie_group;
+
 struct anvil_name_map {
     anvil_map_entry *entries; /* strings owned (onnx and each source, "" included) */
     size_t count, cap;
     char **unmatched; /* owned */
     size_t n_unmatched, cap_unmatched;
+    anvil__tie_group *ties; /* owned */
+    size_t n_ties, cap_ties, n_tie_names; /* n_tie_names: over all groups */
     anvil__name_map index; /* onnx name → entry index (keys borrowed from entries) */
     anvil__name_map unmatched_index;
 };
@@ -71,6 +79,11 @@ anvil_status anvil__name_map_add(anvil_name_map *map, const anvil_map_entry *e, 
  * already in the map. */
 anvil_status anvil__name_map_add_unmatched(anvil_name_map *map, const char *name,
                                            const char *where, anvil_status invalid);
+
+/* Appends a copy of a tie group; `invalid` when it has fewer than 2 names, an invalid or
+ * repeated name; LIMIT_EXCEEDED past ANVIL_NAME_MAP_MAX_ENTRIES names over all groups. */
+anvil_status anvil__name_map_add_tie(anvil_name_map *map, const char *const *names, size_t count,
+                                     const char *where, anvil_status invalid);
 
 /* ---- Matching (map_build.c, map_build_bn.c) ----------------------------------------------- */
 

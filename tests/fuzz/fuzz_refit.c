@@ -269,8 +269,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         "{\"format\": \"anvil-name-map\", \"version\": 3, \"initializers\": ["
         "{\"onnx\": \"fc.weight\", \"kind\": \"transpose\", \"sources\": [\"fc.weight_t\"], "
         "\"perm\": [1, 0]}, "
-        "{\"onnx\": \"conv.weight\", \"kind\": \"identity\", \"sources\": [\"conv.w\"], "
-        "\"tied\": [\"conv.w_copy\"]}]}";
+        "{\"onnx\": \"conv.weight\", \"kind\": \"identity\", \"sources\": [\"conv.w\"]}], "
+        "\"tied\": [[\"conv.w\", \"conv.w_copy\"]]}";
     if (anvil_name_map_load_memory(map, sizeof map - 1, &S.map) != ANVIL_OK)
         die("name map: %s", anvil_last_error());
     /* A seed for fuzz_engine: this engine (a scaled Pack, packed slots, the name map). */

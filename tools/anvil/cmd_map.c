@@ -79,35 +79,40 @@ static int parse_map_args(int argc, char **argv, map_args *a) {
     return CLI_EXIT_OK;
 }
 
-/* True when some entry of the map reads checkpoint tensor `name` (or checks it: a tie). */
+/* True when some entry of the map reads checkpoint tensor `name`, or a tie group checks it. */
 static bool used_by_map(const anvil_name_map *map, const char *name) {
     for (size_t i = 0; i < anvil_name_map_count(map); i++) {
         anvil_map_entry e;
         if (anvil_name_map_entry(map, i, &e) != ANVIL_OK) continue;
         for (int32_t k = 0; k < e.n_sources; k++)
             if (strcmp(e.sources[k], name) == 0) return true;
-        for (int32_t k = 0; k < e.n_tied; k++)
-            if (strcmp(e.tied[k], name) == 0) return true;
+    }
+    for (size_t i = 0; i < anvil_name_map_tie_count(map); i++) {
+        const char *const *names = NULL;
+        size_t n = 0;
+        if (anvil_name_map_tie(map, i, &names, &n) != ANVIL_OK) continue;
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(names[k], name) == 0) return true;
     }
     return false;
 }
 
-/* The entries with ties, one line each ("onnx = a, also b, c"), then their count. */
-static void print_tied(const anvil_name_map *map) {
-    size_t n = 0;
-    for (size_t i = 0; i < anvil_name_map_count(map); i++) {
-        anvil_map_entry e;
-        if (anvil_name_map_entry(map, i, &e) != ANVIL_OK || e.n_tied == 0) continue;
-        if (n == 0)
-            printf("tied initializers (each stands for checkpoint tensors equal today; a refit "
-                   "refuses a checkpoint where they differ):\n");
-        if (n++ >= MAP_LIST_MAX) continue;
-        printf("  %s = %s, also", e.onnx, e.sources[0]);
-        for (int32_t k = 0; k < e.n_tied && k < 3; k++) printf("%s %s", k ? "," : "", e.tied[k]);
-        printf("%s\n", e.n_tied > 3 ? ", ..." : "");
+/* The tie groups, one line each ("a = b = c"), then their count. */
+static void print_ties(const anvil_name_map *map) {
+    size_t n = anvil_name_map_tie_count(map);
+    if (n)
+        printf("tied checkpoint tensors (equal today; the model may use one for all: a refit "
+               "refuses a checkpoint where they differ):\n");
+    for (size_t i = 0; i < n && i < MAP_LIST_MAX; i++) {
+        const char *const *names = NULL;
+        size_t count = 0;
+        if (anvil_name_map_tie(map, i, &names, &count) != ANVIL_OK) continue;
+        printf(" ");
+        for (size_t k = 0; k < count && k < 4; k++) printf("%s %s", k ? " =" : "", names[k]);
+        printf("%s\n", count > 4 ? " = ..." : "");
     }
     if (n > MAP_LIST_MAX) printf("  ... and %zu more\n", n - MAP_LIST_MAX);
-    if (n) printf("%-13s%zu\n", "tied", n);
+    if (n) printf("%-13s%zu group(s)\n", "tied", n);
 }
 
 /* "unused  52 of 314 (a, b, c, ...)": checkpoint tensors no entry reads, the first few named. */
@@ -146,7 +151,7 @@ static int print_summary(const map_args *a, const anvil_model *model,
         printf("  %s\n", anvil_name_map_unmatched(map, i));
     if (n_un > MAP_LIST_MAX) printf("  ... and %zu more\n", n_un - MAP_LIST_MAX);
     printf("%-13s%zu\n", "unmatched", n_un);
-    print_tied(map);
+    print_ties(map);
     print_unused(map, st);
     printf("%-13s%.1f ms\n", "time", ms);
     printf("%-13s%s (%zu entries)\n", "output", a->out_path, anvil_name_map_count(map));
