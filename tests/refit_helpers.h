@@ -119,22 +119,26 @@ static inline anvil_refit_report refit_in_place(anvil_engine *e, const anvil_ref
     return r;
 }
 
-/* A stripped copy of e, saved to a temp file and loaded: no weights, no source hashes (so its
- * first refit rebuilds every slot). NULL on failure (checked). */
-static inline anvil_engine *stripped_copy(const anvil_engine *e) {
-    char path[] = "/tmp/anvil_stripped_XXXXXX";
+/* e saved to a temp file (stripped: without weights) and loaded again; NULL on failure
+ * (checked). */
+static inline anvil_engine *saved_and_loaded(const anvil_engine *e, bool stripped) {
+    char path[] = "/tmp/anvil_saved_XXXXXX";
     int fd = mkstemp(path);
     CHECK(fd >= 0);
     if (fd < 0) return NULL;
     close(fd);
     anvil_save_options so = anvil_save_options_default();
-    so.stripped = 1;
+    so.stripped = stripped;
     anvil_engine *copy = NULL;
     CHECK_OK(anvil_engine_save(e, path, &so));
     CHECK_OK(anvil_engine_load(path, &copy));
     unlink(path);
     return copy;
 }
+
+/* A stripped copy of e: no weights, no source hashes (so its first refit rebuilds every
+ * slot). NULL on failure (checked). */
+static inline anvil_engine *stripped_copy(const anvil_engine *e) { return saved_and_loaded(e, true); }
 
 /* An anvil__lookup_fn over a safetensors file (user): its tensors as views. */
 static inline bool st_lookup(void *user, const char *name, anvil__tensor *out) {

@@ -9,7 +9,6 @@
 #include "refit_helpers.h"
 #include "namemap/name_map.h"
 
-#include <unistd.h>
 
 static anvil_safetensors *open_st(const char *name, const char *file) {
     char path[1024];
@@ -59,13 +58,7 @@ static void test_mobilenet(void) {
     check_near_ref(got, want);
     anvil_tensor_list_destroy(got);
     /* Stored by save/load: the loaded engine takes the state dict by itself. */
-    char path[] = "/tmp/anvil_refit_map_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd >= 0) close(fd);
-    anvil_engine *loaded = NULL;
-    CHECK_OK(anvil_engine_save(e, path, NULL));
-    CHECK_OK(anvil_engine_load(path, &loaded));
-    unlink(path);
+    anvil_engine *loaded = saved_and_loaded(e, false);
     CHECK(loaded && anvil_engine_name_map(loaded) != NULL);
     if (loaded) {
         anvil_safetensors *st1 = open_st(name, "v1.safetensors");

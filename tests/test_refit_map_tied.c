@@ -242,13 +242,7 @@ int main(void) {
     expect_refused(e, &mem, "'fc.weight' and 'fc_copy.weight'", "weight 'onnx::MatMul_9'");
 
     /* The ties travel with the engine's map through save and load. */
-    char path[] = "/tmp/anvil_test_tied_engine_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd >= 0) close(fd);
-    anvil_engine *loaded = NULL;
-    CHECK_OK(anvil_engine_save(e, path, NULL));
-    CHECK_OK(anvil_engine_load(path, &loaded));
-    unlink(path);
+    anvil_engine *loaded = saved_and_loaded(e, false);
     if (loaded && anvil_engine_name_map(loaded)) check_map(anvil_engine_name_map(loaded));
     if (loaded) expect_refused(loaded, &src, "'ln.scale' and 'ln2.scale'", "weight 'ln.scale'");
     if (loaded) check_refit_to(loaded, &v2, N_CK);
