@@ -1,9 +1,9 @@
 /*
  * map_json.c — name map files: {"format": "anvil-name-map", "version": 1 to 3,
- * "initializers": [...], "unmatched": [...], "tied": [[...], ...]} read with cJSON, every field of the untrusted text
- * checked (types, counts, lengths, unknown and duplicate fields), and written back in the same
- * format. Not here: what
- * the entries mean (map.c checks them, map_compute.c applies them).
+ * "initializers": [...], "unmatched": [...], "tied": [[...], ...]} read with cJSON, every
+ * field of the untrusted text checked (types, counts, lengths, unknown and duplicate fields),
+ * and written back in the same format. Not here: what the entries mean (map.c checks them,
+ * map_compute.c applies them).
  */
 #include "namemap/name_map.h"
 
