@@ -138,7 +138,9 @@ static inline anvil_engine *saved_and_loaded(const anvil_engine *e, bool strippe
 
 /* A stripped copy of e: no weights, no source hashes (so its first refit rebuilds every
  * slot). NULL on failure (checked). */
-static inline anvil_engine *stripped_copy(const anvil_engine *e) { return saved_and_loaded(e, true); }
+static inline anvil_engine *stripped_copy(const anvil_engine *e) {
+    return saved_and_loaded(e, true);
+}
 
 /* An anvil__lookup_fn over a safetensors file (user): its tensors as views. */
 static inline bool st_lookup(void *user, const char *name, anvil__tensor *out) {

@@ -7,12 +7,12 @@
  * head.bias and ema.head.bias (equal, but head.bias is read once: an EMA copy, not a merge),
  * fc.weight and fc_copy.weight (equal; onnx::MatMul_9 is their transpose, renamed, so content
  * cannot tell which it came from). The map must hold the tie groups {ln.scale, ln2.scale} and
- * {fc.weight, fc_copy.weight}, and none for head.bias; a refit from a state dict where tied tensors agree
- * gives the slots and outputs of compile(that state dict's model); one where they differ is
- * refused naming both and changes nothing, from a file, from tensors in memory, and after the
- * engine (with its map) is saved and loaded. The same model with ln2.scale and fc_copy.weight
- * as initializers of their own ties nothing; read through an Identity node, ln.scale is still
- * read twice. `anvil map` lists the ties. */
+ * {fc.weight, fc_copy.weight}, and none for head.bias; a refit from a state dict where tied
+ * tensors agree gives the slots and outputs of compile(that state dict's model); one where they
+ * differ is refused naming both and changes nothing, from a file, from tensors in memory, and
+ * after the engine (with its map) is saved and loaded. The same model with ln2.scale and
+ * fc_copy.weight as initializers of their own ties nothing; read through an Identity node,
+ * ln.scale is still read twice. `anvil map` lists the ties. */
 #include "anvil.h"
 #include "check.h"
 #include "cli_runner.h"

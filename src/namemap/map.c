@@ -242,7 +242,8 @@ anvil_status anvil__name_map_add_tie(anvil_name_map *map, const char *const *nam
         if (s == ANVIL_OK) s = anvil__name_map_put(&seen, names[i], (int32_t)i);
     }
     anvil__name_map_free(&seen);
-    if (s == ANVIL_OK) s = reserve((void **)&map->ties, &map->cap_ties, map->n_ties, sizeof *map->ties);
+    if (s == ANVIL_OK)
+        s = reserve((void **)&map->ties, &map->cap_ties, map->n_ties, sizeof *map->ties);
     if (s != ANVIL_OK) return s;
     anvil__tie_group t = {anvil__calloc(count, sizeof(char *)), count};
     bool ok = t.names != NULL;

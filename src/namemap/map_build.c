@@ -354,7 +354,8 @@ static anvil_status match_ties(const anvil__nm_build *b, const nm_hashed *h,
                                anvil_name_map *map) {
     size_t n = b->n_ck + 1;
     int32_t *reads = read_counts(b->g);
-    int64_t *head = anvil__malloc_array(n, sizeof *head), *next = anvil__malloc_array(n, sizeof *next);
+    int64_t *head = anvil__malloc_array(n, sizeof *head);
+    int64_t *next = anvil__malloc_array(n, sizeof *next);
     bool *claimed = anvil__calloc(n, sizeof *claimed), *done = anvil__calloc(2 * n, sizeof *done);
     const char **names = anvil__calloc(n, sizeof *names);
     anvil_status s = reads && head && next && claimed && done && names
