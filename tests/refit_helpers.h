@@ -136,6 +136,21 @@ static inline anvil_engine *saved_and_loaded(const anvil_engine *e, bool strippe
     return copy;
 }
 
+/* The n tensors written to a temp safetensors file and opened (the file is unlinked: the
+ * mapping keeps it); NULL on failure (checked). */
+static inline anvil_safetensors *written_checkpoint(const anvil_tensor *t, size_t n) {
+    char path[] = "/tmp/anvil_ckpt_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return NULL;
+    close(fd);
+    anvil_safetensors *st = NULL;
+    CHECK_OK(anvil_safetensors_write(path, t, n));
+    CHECK_OK(anvil_safetensors_open(path, &st));
+    unlink(path);
+    return st;
+}
+
 /* A stripped copy of e: no weights, no source hashes (so its first refit rebuilds every
  * slot). NULL on failure (checked). */
 static inline anvil_engine *stripped_copy(const anvil_engine *e) {

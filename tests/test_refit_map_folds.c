@@ -155,16 +155,7 @@ static anvil_model *folded_model(const ckpt *c) {
 
 /* ---- the test ------------------------------------------------------------------------------- */
 
-static anvil_safetensors *write_ckpt(const ckpt *c, char *path) {
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    if (fd >= 0) close(fd);
-    anvil_safetensors *st = NULL;
-    CHECK_OK(anvil_safetensors_write(path, c->t, N_CK));
-    CHECK_OK(anvil_safetensors_open(path, &st));
-    unlink(path);
-    return st;
-}
+static anvil_safetensors *write_ckpt(const ckpt *c) { return written_checkpoint(c->t, N_CK); }
 
 static anvil_tensor_list *run_x(const anvil_engine *e, const anvil_tensor *x) {
     anvil_context *c = NULL;
@@ -213,8 +204,7 @@ int main(void) {
     static ckpt c1, c2;
     make_ckpt(&c1, 1);
     make_ckpt(&c2, 2);
-    char p1[] = "/tmp/anvil_folds_v1_XXXXXX", p2[] = "/tmp/anvil_folds_v2_XXXXXX";
-    anvil_safetensors *st1 = write_ckpt(&c1, p1), *st2 = write_ckpt(&c2, p2);
+    anvil_safetensors *st1 = write_ckpt(&c1), *st2 = write_ckpt(&c2);
     anvil_model *m1 = folded_model(&c1), *m2 = folded_model(&c2);
     float xs[CIN * HW * HW];
     unsigned seed = 9;

@@ -103,15 +103,7 @@ static anvil_model *model_of(const ckpt *c, export_kind kind, const char *save_p
 }
 
 static anvil_safetensors *write_ckpt(const ckpt *c, size_t count) {
-    char path[] = "/tmp/anvil_test_tied_XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    if (fd >= 0) close(fd);
-    anvil_safetensors *st = NULL;
-    CHECK_OK(anvil_safetensors_write(path, c->t, count));
-    CHECK_OK(anvil_safetensors_open(path, &st));
-    unlink(path);
-    return st;
+    return written_checkpoint(c->t, count);
 }
 
 static float X[N] = {0.5f, -1.25f, 2.0f, 0.75f};
